@@ -1,0 +1,39 @@
+// Lint rules, including the layering of DESIGN.md section 1: the core (main/) never imports
+// electron, react or the renderer; the renderer and the Electron shell share only the contract.
+// Import strings are matched by regex, so the rules hold without resolving any file.
+import tseslint from 'typescript-eslint';
+
+const noUi = [
+  { regex: '^(electron|react|react-dom)(/.*)?$', message: 'the core never imports electron or react (DESIGN.md section 1)' },
+  { regex: '(^|/)(renderer|electron)/', message: 'the core never imports the renderer or the Electron shell' },
+];
+const onlyContract = [
+  { regex: '(^|/)main/(?!contract/)', message: 'the renderer and the Electron shell import only the contract (main/contract)' },
+  { regex: '(^|/)(plugins|native)/', message: 'the renderer and the Electron shell import only the contract (main/contract)' },
+];
+const noNode = [
+  { regex: '^(node:.*|fs|path|child_process|os|net|dbus-next|better-sqlite3|electron)(/.*)?$', message: 'the renderer runs sandboxed in a browser: no Node modules' },
+  { regex: '(^|/)electron/', message: 'the renderer reaches the shell only through the preload bridge' },
+];
+const restrict = (...groups) => ['error', { patterns: groups.flat() }];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'test-artifacts/**', 'coverage/**'] },
+  ...tseslint.configs.strict,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  { files: ['main/**', 'plugins/**', 'native/**', 'bench/**'], rules: { 'no-restricted-imports': restrict(noUi) } },
+  {
+    files: ['main/contract/**'],
+    rules: {
+      'no-restricted-imports': restrict(noUi, [
+        { regex: '^\\.\\./', message: 'the contract imports nothing of the project' },
+      ]),
+    },
+  },
+  { files: ['electron/**'], rules: { 'no-restricted-imports': restrict(onlyContract) } },
+  { files: ['renderer/**'], rules: { 'no-restricted-imports': restrict(onlyContract, noNode) } },
+);

@@ -1,0 +1,249 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { AuditHead, AuditKind, describeError, OpError, type Plan } from '../contract/index.js';
+import { ManagerClient } from '../client/manager-client.js';
+import { haltPointFromEnv, startCore } from '../core/core.js';
+import { exportLines, sandboxDown, sandboxEnv, sandboxUp } from '../sandbox/host.js';
+import { applyText, auditListText, auditVerifyText, planText, queryText, verifyText } from './render.js';
+
+/** Exit codes as Terraform's -detailed-exitcode: 0 nothing to change, 2 changes (or drift), 1 error. */
+const EXIT = { ok: 0, error: 1, changes: 2 } as const;
+
+const DEFAULT_SANDBOX_DIR = '/run/op-dbus-sandbox';
+const DEFAULT_DATA_DIR = '/var/lib/op-dbus';
+
+interface JsonFlag {
+  json?: boolean;
+}
+
+function print(json: boolean | undefined, data: unknown, text: string): void {
+  process.stdout.write((json === true ? JSON.stringify(data, null, 2) : text) + '\n');
+}
+
+function readDocument(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(e);
+    throw new OpError('InvalidArgument', `cannot read the desired-state file: ${why}`, { file });
+  }
+}
+
+async function withClient<T>(fn: (c: ManagerClient) => Promise<T>): Promise<T> {
+  const client = await ManagerClient.connect();
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function confirm(plan: Plan): Promise<boolean> {
+  if (!process.stdin.isTTY) {
+    throw new OpError('InvalidArgument', 'refusing to apply without confirmation: stdin is not a terminal; pass --yes');
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`\nApply plan ${plan.hash.slice(0, 12)}? Only "yes" is accepted: `);
+    return answer.trim() === 'yes';
+  } finally {
+    rl.close();
+  }
+}
+
+function cliPath(): string {
+  return fileURLToPath(import.meta.url);
+}
+
+/** The whole command tree; `run` parses argv and maps errors to exit codes. */
+export function buildProgram(): Command {
+  const program = new Command('op-dbus')
+    .description('Declarative state for a Linux host, through the operation-dbus core on D-Bus.')
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('core')
+    .description('run the core (org.opdbus.Manager1) on the system bus, in the foreground')
+    .option('--data-dir <dir>', 'state, journal and audit log (env OP_DBUS_DATA_DIR)')
+    .action(async (o: { dataDir?: string }) => {
+      const dataDir = o.dataDir ?? process.env['OP_DBUS_DATA_DIR'] ?? DEFAULT_DATA_DIR;
+      const core = await startCore({ dataDir, haltAt: haltPointFromEnv(process.env['OP_DBUS_TEST_HALT_AT']) });
+      await new Promise<void>((resolve) => {
+        const stop = (): void => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await core.stop();
+    });
+
+  program
+    .command('query')
+    .description("print each plugin's current state")
+    .argument('[plugins...]', 'only these plugins')
+    .option('--json', 'machine-readable output')
+    .action(async (plugins: string[], o: JsonFlag) => {
+      const r = await withClient((c) => c.call('Query', plugins.length > 0 ? { plugins } : {}));
+      print(o.json, r, queryText(r));
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of the desired-state document')
+    .action(async () => {
+      const r = await withClient((c) => c.call('Schema', {}));
+      print(true, r.schema, '');
+    });
+
+  program
+    .command('plan')
+    .description('show what applying a desired-state file would change (exit 0 none, 2 changes, 1 error)')
+    .argument('<file>', 'desired-state document (JSON with comments)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: JsonFlag) => {
+      const plan = await withClient((c) => c.call('Plan', { document: readDocument(file), file }));
+      print(o.json, plan, planText(plan));
+      process.exitCode = plan.hasChanges ? EXIT.changes : EXIT.ok;
+    });
+
+  program
+    .command('apply')
+    .description('plan, ask for approval, apply, verify; roll back on failure')
+    .argument('<file>', 'desired-state document (JSON with comments)')
+    .option('-y, --yes', 'approve without asking')
+    .option('--plan-hash <sha256>', 'apply only if the plan is exactly this one (e.g. reviewed earlier)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: JsonFlag & { yes?: boolean; planHash?: string }) => {
+      const document = readDocument(file);
+      await withClient(async (c) => {
+        const plan = await c.call('Plan', { document, file });
+        if (o.json !== true) process.stderr.write(planText(plan) + '\n');
+        if (o.planHash !== undefined && o.planHash !== plan.hash) {
+          throw new OpError(
+            'StalePlan',
+            `the plan is now ${plan.hash}, not the reviewed ${o.planHash}: the host or the file changed; review the new plan`,
+            { file },
+          );
+        }
+        if (!plan.hasChanges) {
+          print(o.json, { plan, apply: null }, 'Nothing to apply.');
+          return;
+        }
+        if (o.yes !== true && o.planHash === undefined && !(await confirm(plan))) {
+          throw new OpError('NotApproved', 'not applied: the plan was not approved');
+        }
+        await c.call('Approve', { planId: plan.id, hash: plan.hash });
+        const stop = o.json === true ? () => undefined : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
+        try {
+          const result = await c.call('Apply', { planId: plan.id, hash: plan.hash });
+          print(o.json, { plan, apply: result }, applyText(result));
+        } finally {
+          stop();
+        }
+      });
+    });
+
+  program
+    .command('verify')
+    .description('compare the host with a desired-state file (exit 0 in sync, 2 drift, 1 error)')
+    .argument('<file>', 'desired-state document (JSON with comments)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: JsonFlag) => {
+      const r = await withClient((c) => c.call('Verify', { document: readDocument(file), file }));
+      print(o.json, r, verifyText(r));
+      process.exitCode = r.inSync ? EXIT.ok : EXIT.changes;
+    });
+
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit
+    .command('list')
+    .description('list entries, newest first')
+    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10))
+    .option('--before <seq>', 'only entries before this sequence number', (v) => Number.parseInt(v, 10))
+    .addOption(new Option('--kind <kind>', 'only this kind').choices(AuditKind.options))
+    .option('--plugin <name>', 'only this plugin')
+    .option('--text <words>', 'only entries whose summary contains this')
+    .option('--json', 'machine-readable output')
+    .action(async (o: JsonFlag & { limit?: number; before?: number; kind?: AuditKind; plugin?: string; text?: string }) => {
+      const r = await withClient((c) =>
+        c.call('AuditList', {
+          ...(o.limit !== undefined ? { limit: o.limit } : {}),
+          ...(o.before !== undefined ? { beforeSeq: o.before } : {}),
+          ...(o.kind !== undefined ? { kind: o.kind } : {}),
+          ...(o.plugin !== undefined ? { plugin: o.plugin } : {}),
+          ...(o.text !== undefined ? { text: o.text } : {}),
+        }),
+      );
+      print(o.json, r, auditListText(r));
+    });
+  audit
+    .command('verify')
+    .description('check every entry and the chain; with --checkpoint, also against a head saved earlier')
+    .option('--checkpoint <file>', 'a JSON file with {size, head}, e.g. the output of an earlier `audit verify --json`')
+    .option('--json', 'machine-readable output')
+    .action(async (o: JsonFlag & { checkpoint?: string }) => {
+      let checkpoint: AuditHead | undefined;
+      if (o.checkpoint !== undefined) {
+        const parsed = AuditHead.safeParse(JSON.parse(readDocument(o.checkpoint)));
+        if (!parsed.success) throw new OpError('InvalidArgument', 'not a checkpoint: expected {size, head}', { file: o.checkpoint });
+        checkpoint = { size: parsed.data.size, head: parsed.data.head };
+      }
+      const r = await withClient((c) => c.call('AuditVerify', checkpoint !== undefined ? { checkpoint } : {}));
+      print(o.json, r, auditVerifyText(r));
+      process.exitCode = r.ok ? EXIT.ok : EXIT.error;
+    });
+
+  const sandbox = program.command('sandbox').description('a private system-like bus with polkitd, hostnamed and the core');
+  const dirOption = (): Option =>
+    new Option('--dir <dir>', 'sandbox directory').env('OP_DBUS_SANDBOX').default(DEFAULT_SANDBOX_DIR);
+  sandbox
+    .command('up')
+    .description('start it and print `export` lines: eval "$(op-dbus sandbox up)"')
+    .addOption(dirOption())
+    .option('--no-core', 'start only the bus, polkitd and hostnamed')
+    .action(async (o: { dir: string; core: boolean }) => {
+      const env = await sandboxUp({
+        dir: o.dir,
+        ...(o.core ? { coreCommand: [process.execPath, cliPath(), 'core'] } : {}),
+      });
+      process.stdout.write(exportLines(env) + '\n');
+    });
+  sandbox
+    .command('down')
+    .description('stop everything the sandbox started and remove its directory')
+    .addOption(dirOption())
+    .action(async (o: { dir: string }) => {
+      await sandboxDown(o.dir);
+    });
+  sandbox
+    .command('env')
+    .description('print the `export` lines of a running sandbox')
+    .addOption(dirOption())
+    .option('--json', 'machine-readable output')
+    .action((o: JsonFlag & { dir: string }) => {
+      const env = sandboxEnv(o.dir);
+      print(o.json, env, exportLines(env));
+    });
+
+  return program;
+}
+
+/** Runs the CLI; every error becomes one readable line (or a JSON object with --json) and exit code 1. */
+export async function run(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    const payload =
+      e instanceof OpError ? e.toPayload() : { code: 'Internal' as const, message: e instanceof Error ? e.message : String(e) };
+    if (json) process.stdout.write(JSON.stringify({ error: payload }, null, 2) + '\n');
+    process.stderr.write(`op-dbus: ${describeError(payload)}\n`);
+    process.exitCode = EXIT.error;
+  }
+}
+
+await run(process.argv);

@@ -1,0 +1,100 @@
+import {
+  ApplyProgress,
+  BUS_NAME,
+  ERROR_NAME_PREFIX,
+  ErrorPayload,
+  INTERFACE_NAME,
+  Manager1,
+  OBJECT_PATH,
+  OpError,
+  type MethodName,
+  type RequestOf,
+  type ResponseOf,
+} from '../contract/index.js';
+import { callMethod, connectSystemBus, type Message, type MessageBus } from '../dbus/calls.js';
+
+const TIMEOUTS: Partial<Record<MethodName, number>> = { Apply: 10 * 60_000, Plan: 5 * 60_000, Verify: 5 * 60_000 };
+
+/** A typed client of org.opdbus.Manager1: requests and responses checked against the contract. */
+export class ManagerClient {
+  private constructor(private readonly bus: MessageBus) {}
+
+  /** Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). */
+  static async connect(): Promise<ManagerClient> {
+    return new ManagerClient(await connectSystemBus());
+  }
+
+  async call<M extends MethodName>(method: M, request: RequestOf<M>): Promise<ResponseOf<M>> {
+    let body: unknown[];
+    try {
+      body = await callMethod(this.bus, {
+        destination: BUS_NAME,
+        path: OBJECT_PATH,
+        interface: INTERFACE_NAME,
+        member: method,
+        signature: 's',
+        body: [JSON.stringify(request)],
+        timeoutMs: TIMEOUTS[method] ?? 60_000,
+      });
+    } catch (e) {
+      throw toOpError(e);
+    }
+    const text = body[0];
+    if (typeof text !== 'string') throw new OpError('Internal', `${method}: the core answered without a JSON string`);
+    const parsed = Manager1[method].response.safeParse(JSON.parse(text));
+    if (!parsed.success) {
+      throw new OpError('Internal', `${method}: the core's answer does not match the contract: ${parsed.error.message}`);
+    }
+    return parsed.data as ResponseOf<M>;
+  }
+
+  /** Calls `listener` for each ApplyProgress signal until the returned function is called. */
+  async onProgress(listener: (p: ApplyProgress) => void): Promise<() => void> {
+    const rule = `type='signal',sender='${BUS_NAME}',interface='${INTERFACE_NAME}',member='ApplyProgress'`;
+    await callMethod(this.bus, {
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'AddMatch',
+      signature: 's',
+      body: [rule],
+    });
+    const onMessage = (msg: Message): void => {
+      if (msg.interface !== INTERFACE_NAME || msg.member !== 'ApplyProgress' || typeof msg.body[0] !== 'string') return;
+      const p = ApplyProgress.safeParse(JSON.parse(msg.body[0]));
+      if (p.success) listener(p.data);
+    };
+    this.bus.on('message', onMessage);
+    return () => {
+      this.bus.removeListener('message', onMessage);
+    };
+  }
+
+  close(): void {
+    this.bus.disconnect();
+  }
+}
+
+/** Our typed errors come back as D-Bus errors whose text is the JSON payload; others are named as they are. */
+function toOpError(e: unknown): OpError {
+  if (!(e instanceof OpError)) return new OpError('Internal', e instanceof Error ? e.message : String(e));
+  const details = e.details as { errorName?: string; text?: string } | undefined;
+  const name = details?.errorName ?? '';
+  if (name.startsWith(ERROR_NAME_PREFIX)) {
+    try {
+      const payload = ErrorPayload.safeParse(JSON.parse(details?.text ?? ''));
+      if (payload.success) return OpError.fromPayload(payload.data);
+    } catch {
+      // fall through: not our payload after all
+    }
+  }
+  if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
+    return new OpError(
+      'DBusCallFailed',
+      `the core (${BUS_NAME}) is not running on this bus; start it, or run \`eval "$(op-dbus sandbox up)"\``,
+      e.where,
+    );
+  }
+  return e;
+}
+

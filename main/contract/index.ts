@@ -1,0 +1,7 @@
+/**
+ * The contract between the core and its clients (CLI, `serve`, the Electron main, the renderer):
+ * the Manager1 interface, payload schemas and error codes. It imports nothing of the project.
+ */
+export * from './errors.js';
+export * from './payloads.js';
+export * from './manager1.js';

@@ -1,0 +1,95 @@
+import type { z } from 'zod';
+import {
+  ApplyProgress,
+  ApplyRequest,
+  ApplyResponse,
+  ApproveRequest,
+  ApproveResponse,
+  AuditListRequest,
+  AuditListResponse,
+  AuditVerifyRequest,
+  AuditVerifyResponse,
+  Plan,
+  SchemaRequest,
+  SchemaResponse,
+  PlanRequest,
+  QueryRequest,
+  QueryResponse,
+  VerifyRequest,
+  VerifyResponse,
+} from './payloads.js';
+
+export const BUS_NAME = 'org.opdbus.Manager1';
+export const OBJECT_PATH = '/org/opdbus/Manager1';
+export const INTERFACE_NAME = 'org.opdbus.Manager1';
+
+/** The polkit action suffixes; the full id is `org.opdbus.<action>`. */
+export type Action = 'read' | 'plan' | 'apply' | 'rollback' | 'manage-plugins' | 'audit-admin';
+
+interface MethodSpec<Req extends z.ZodType, Res extends z.ZodType> {
+  request: Req;
+  response: Res;
+  action: Action;
+}
+
+function method<Req extends z.ZodType, Res extends z.ZodType>(
+  request: Req,
+  response: Res,
+  action: Action,
+): MethodSpec<Req, Res> {
+  return { request, response, action };
+}
+
+/**
+ * The Manager1 interface: every method takes one JSON string and returns one JSON string
+ * (D-Bus signature `s` → `s`), validated on both sides by these schemas.
+ */
+export const Manager1 = {
+  Query: method(QueryRequest, QueryResponse, 'read'),
+  Schema: method(SchemaRequest, SchemaResponse, 'read'),
+  Plan: method(PlanRequest, Plan, 'plan'),
+  Approve: method(ApproveRequest, ApproveResponse, 'apply'),
+  Apply: method(ApplyRequest, ApplyResponse, 'apply'),
+  Verify: method(VerifyRequest, VerifyResponse, 'read'),
+  AuditList: method(AuditListRequest, AuditListResponse, 'read'),
+  AuditVerify: method(AuditVerifyRequest, AuditVerifyResponse, 'read'),
+} as const;
+
+export type MethodName = keyof typeof Manager1;
+export type RequestOf<M extends MethodName> = z.input<(typeof Manager1)[M]['request']>;
+export type ResponseOf<M extends MethodName> = z.output<(typeof Manager1)[M]['response']>;
+
+export const Signals = {
+  ApplyProgress,
+} as const;
+export type SignalName = keyof typeof Signals;
+
+/** The introspection XML the core publishes for its object. */
+export function introspectionXml(): string {
+  const methods = Object.keys(Manager1)
+    .map(
+      (name) =>
+        `    <method name="${name}">\n      <arg name="request" type="s" direction="in"/>\n      <arg name="response" type="s" direction="out"/>\n    </method>`,
+    )
+    .join('\n');
+  const signals = Object.keys(Signals)
+    .map((name) => `    <signal name="${name}">\n      <arg name="payload" type="s"/>\n    </signal>`)
+    .join('\n');
+  return `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
+<node>
+  <interface name="${INTERFACE_NAME}">
+${methods}
+${signals}
+  </interface>
+  <interface name="org.freedesktop.DBus.Introspectable">
+    <method name="Introspect">
+      <arg name="xml" type="s" direction="out"/>
+    </method>
+  </interface>
+  <interface name="org.freedesktop.DBus.Peer">
+    <method name="Ping"/>
+  </interface>
+</node>
+`;
+}

@@ -1,0 +1,83 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditLog } from '../audit/log.js';
+import { OpError } from '../contract/index.js';
+import { connectSystemBus, type MessageBus } from '../dbus/calls.js';
+import { HALT_POINTS, StateEngine, type HaltPoint } from '../engine/engine.js';
+import { ApplyJournal } from '../engine/journal.js';
+import { PluginRegistry } from '../engine/registry.js';
+import { HostnamePlugin } from '../../plugins/hostname/index.js';
+import { RootOnlyAuthority, type Authority } from './authority.js';
+import { Manager1Service } from './service.js';
+
+export interface CoreOptions {
+  dataDir: string;
+  authority?: Authority;
+  haltAt?: HaltPoint | undefined;
+  log?: (line: string) => void;
+}
+
+export interface RunningCore {
+  stop(): Promise<void>;
+}
+
+/** Starts the core: audit log, journal recovery, the plugins, and org.opdbus.Manager1 on the system bus. */
+export async function startCore(o: CoreOptions): Promise<RunningCore> {
+  const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const audit = AuditLog.open(join(o.dataDir, 'audit.sqlite'));
+  let bus: MessageBus | undefined;
+  try {
+    bus = await connectSystemBus();
+    const connected = bus;
+    const registry = new PluginRegistry([new HostnamePlugin(() => connected)]);
+    const engine = new StateEngine({
+      registry,
+      audit,
+      journal: new ApplyJournal(o.dataDir),
+      dataDir: o.dataDir,
+      haltAt: o.haltAt,
+      onProgress: (p) => service.emitProgress(p),
+    });
+    const service = new Manager1Service({
+      bus,
+      authority: o.authority ?? new RootOnlyAuthority(),
+      onDenied: (actor, method, reason) =>
+        audit.append({ kind: 'auth-denied', actor, plugin: null, summary: `denied ${method}: ${reason}` }),
+      handlers: {
+        Query: (req, actor) => engine.query(req.plugins, actor),
+        Schema: () => ({ schema: registry.documentSchema() }),
+        Plan: (req, actor) => engine.plan(req.document, req.file, actor),
+        Approve: (req, actor) => engine.approve(req.planId, req.hash, actor),
+        Apply: (req, actor) => engine.apply(req.planId, req.hash, actor),
+        Verify: (req, actor) => engine.verify(req.document, req.file, actor),
+        AuditList: (req) => audit.list(req),
+        AuditVerify: (req) => audit.verify(req.checkpoint),
+      },
+    });
+    // own the name first, so a second core fails fast; calls get "Recovering" until recovery is done
+    await service.claimName();
+    const recovered = await engine.recover();
+    if (recovered !== undefined) log(recovered);
+    service.markReady();
+    log(`op-dbus core ready on ${process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'the system bus'}, data in ${o.dataDir}`);
+    return {
+      async stop() {
+        await service.release();
+        connected.disconnect();
+        audit.close();
+      },
+    };
+  } catch (e) {
+    bus?.disconnect();
+    audit.close();
+    throw e;
+  }
+}
+
+/** Reads the test-only halt point from the environment, refusing unknown names. */
+export function haltPointFromEnv(value: string | undefined): HaltPoint | undefined {
+  if (value === undefined || value === '') return undefined;
+  if ((HALT_POINTS as readonly string[]).includes(value)) return value as HaltPoint;
+  throw new OpError('InvalidArgument', `OP_DBUS_TEST_HALT_AT must be one of ${HALT_POINTS.join(', ')}, not "${value}"`);
+}

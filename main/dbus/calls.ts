@@ -1,0 +1,130 @@
+import dbus from 'dbus-next';
+import { OpError } from '../contract/index.js';
+
+export type MessageBus = dbus.MessageBus;
+export type Message = dbus.Message;
+
+/** A method call addressed in full; the names end up in any error it raises. */
+export interface MethodCall {
+  destination: string;
+  path: string;
+  interface: string;
+  member: string;
+  signature?: string;
+  body?: unknown[];
+  /** Milliseconds before the call fails; D-Bus itself waits 25 s, which is too long for an admin at a prompt. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** Connects to the system bus named by DBUS_SYSTEM_BUS_ADDRESS (or the real one), failing fast when absent. */
+export async function connectSystemBus(): Promise<MessageBus> {
+  const address = process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'unix:path=/run/dbus/system_bus_socket';
+  const bus = dbus.systemBus();
+  try {
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        bus.on('connect', () => resolve());
+        bus.on('error', (e: unknown) => reject(e instanceof Error ? e : new Error(String(e))));
+      }),
+      5000,
+      'connecting',
+    );
+  } catch (e) {
+    bus.disconnect();
+    throw new OpError('DBusCallFailed', `cannot connect to the system bus at ${address}: ${errorText(e)}`, {
+      dbus: { service: 'org.freedesktop.DBus' },
+    });
+  }
+  return bus;
+}
+
+/** Calls a method and returns the reply body; a D-Bus error or timeout becomes an OpError naming the call. */
+export async function callMethod(bus: MessageBus, call: MethodCall): Promise<unknown[]> {
+  const msg = new dbus.Message({
+    destination: call.destination,
+    path: call.path,
+    interface: call.interface,
+    member: call.member,
+    signature: call.signature ?? '',
+    body: call.body ?? [],
+  });
+  const where = {
+    dbus: { service: call.destination, path: call.path, interface: call.interface, member: call.member },
+  };
+  try {
+    const reply = await withTimeout(bus.call(msg), call.timeoutMs ?? DEFAULT_TIMEOUT_MS, call.member);
+    return (reply?.body ?? []) as unknown[];
+  } catch (e) {
+    if (e instanceof dbus.DBusError) {
+      throw new OpError('DBusCallFailed', `${call.destination} answered ${e.type}: ${e.text}`, where, {
+        errorName: e.type,
+        text: e.text,
+      });
+    }
+    throw new OpError('DBusCallFailed', `${call.interface}.${call.member} on ${call.destination}: ${errorText(e)}`, where);
+  }
+}
+
+/** Reads every property of an interface as plain values (variants unwrapped). */
+export async function getAllProperties(
+  bus: MessageBus,
+  destination: string,
+  path: string,
+  iface: string,
+): Promise<Record<string, unknown>> {
+  const [props] = await callMethod(bus, {
+    destination,
+    path,
+    interface: 'org.freedesktop.DBus.Properties',
+    member: 'GetAll',
+    signature: 's',
+    body: [iface],
+  });
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(props as Record<string, dbus.Variant>)) out[k] = v.value;
+  return out;
+}
+
+/** Whether a name is owned now or can be started by the bus. */
+export async function nameReachable(bus: MessageBus, name: string): Promise<boolean> {
+  const dbusCall = { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus' };
+  const [owned] = await callMethod(bus, { ...dbusCall, member: 'NameHasOwner', signature: 's', body: [name] });
+  if (owned === true) return true;
+  const [activatable] = await callMethod(bus, { ...dbusCall, member: 'ListActivatableNames' });
+  return Array.isArray(activatable) && activatable.includes(name);
+}
+
+/** The uid of the process behind a unique bus name, as the bus daemon knows it. */
+export async function callerUid(bus: MessageBus, sender: string): Promise<number | null> {
+  try {
+    const [uid] = await callMethod(bus, {
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'GetConnectionUnixUser',
+      signature: 's',
+      body: [sender],
+    });
+    return typeof uid === 'number' ? uid : null;
+  } catch {
+    return null;
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer to ${what} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

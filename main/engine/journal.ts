@@ -1,0 +1,129 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The apply journal (DESIGN.md section 4): before each change to the host the intent and the
+ * checkpoint are written and fsynced, so a core killed at any step can undo or confirm the apply
+ * at its next start. One JSON record per line; a torn last line (a crash mid-write) is ignored.
+ */
+export const JournalRecord = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('begin'),
+    applyId: z.string(),
+    planId: z.string(),
+    hash: z.string(),
+    plugins: z.array(z.string()),
+    time: z.string(),
+  }),
+  z.object({ type: z.literal('checkpoint'), applyId: z.string(), plugin: z.string(), checkpoint: z.unknown() }),
+  z.object({ type: z.literal('applied'), applyId: z.string(), plugin: z.string() }),
+  z.object({ type: z.literal('verified'), applyId: z.string(), plugin: z.string() }),
+  z.object({ type: z.literal('rolled-back'), applyId: z.string(), plugin: z.string() }),
+  z.object({
+    type: z.literal('end'),
+    applyId: z.string(),
+    outcome: z.enum(['applied', 'rolled-back', 'rollback-failed']),
+  }),
+]);
+export type JournalRecord = z.infer<typeof JournalRecord>;
+
+/** What the journal knows of an apply that never reached its end record. */
+export interface UnfinishedApply {
+  begin: Extract<JournalRecord, { type: 'begin' }>;
+  checkpoints: Map<string, unknown>;
+  applied: Set<string>;
+  verified: Set<string>;
+  rolledBack: Set<string>;
+}
+
+export class ApplyJournal {
+  readonly file: string;
+
+  constructor(dataDir: string) {
+    this.file = join(dataDir, 'apply-journal.jsonl');
+  }
+
+  /** Starts a new apply: the file is replaced atomically, so it only ever holds the latest apply. */
+  begin(record: Extract<JournalRecord, { type: 'begin' }>): void {
+    const tmp = this.file + '.tmp';
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(record) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+    fsyncDirectory(dirname(this.file));
+  }
+
+  /** Appends one record and returns only once it is on disk. */
+  record(record: Exclude<JournalRecord, { type: 'begin' }>): void {
+    const fd = openSync(this.file, 'a', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(record) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The apply in the journal that has no end record, if any. */
+  unfinished(): UnfinishedApply | undefined {
+    if (!existsSync(this.file)) return undefined;
+    const records: JournalRecord[] = [];
+    for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        break; // a torn write can only be the last line
+      }
+      const r = JournalRecord.safeParse(parsed);
+      if (!r.success) break;
+      records.push(r.data);
+    }
+    const begin = records[0];
+    if (begin?.type !== 'begin') return undefined;
+    const state: UnfinishedApply = {
+      begin,
+      checkpoints: new Map(),
+      applied: new Set(),
+      verified: new Set(),
+      rolledBack: new Set(),
+    };
+    for (const r of records.slice(1)) {
+      if (r.applyId !== begin.applyId) continue;
+      switch (r.type) {
+        case 'end':
+          return undefined;
+        case 'checkpoint':
+          state.checkpoints.set(r.plugin, r.checkpoint);
+          break;
+        case 'applied':
+          state.applied.add(r.plugin);
+          break;
+        case 'verified':
+          state.verified.add(r.plugin);
+          break;
+        case 'rolled-back':
+          state.rolledBack.add(r.plugin);
+          break;
+        case 'begin':
+          break;
+      }
+    }
+    return state;
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,58 @@
+import type { JsonSchema } from './registry.js';
+
+export const REDACTED = '«redacted»';
+
+/**
+ * A copy of a value with every field its JSON Schema marks `"x-secret": true` replaced by a marker,
+ * so secrets never reach plans shown, audit payloads or summaries.
+ */
+export function redactSecrets(value: unknown, schema: JsonSchema | undefined): unknown {
+  if (schema === undefined) return value;
+  if (schema['x-secret'] === true) return value === undefined ? value : REDACTED;
+  for (const key of ['anyOf', 'oneOf', 'allOf'] as const) {
+    const branches = schema[key];
+    if (Array.isArray(branches)) {
+      let v = value;
+      for (const b of branches) v = redactSecrets(v, b as JsonSchema);
+      value = v;
+    }
+  }
+  if (Array.isArray(value)) {
+    const items = schema['items'] as JsonSchema | undefined;
+    return value.map((v) => redactSecrets(v, items));
+  }
+  if (value !== null && typeof value === 'object') {
+    const props = (schema['properties'] ?? {}) as Record<string, JsonSchema>;
+    const extra = schema['additionalProperties'];
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const sub = Object.hasOwn(props, k) ? props[k] : typeof extra === 'object' ? (extra as JsonSchema) : undefined;
+      out[k] = redactSecrets(v, sub);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Whether the value at these path segments (below a section) is, or lies inside, a secret field. */
+export function isSecretPath(schema: JsonSchema | undefined, segments: readonly string[]): boolean {
+  let node = schema;
+  for (let i = 0; ; i++) {
+    if (node === undefined) return false;
+    if (node['x-secret'] === true) return true;
+    for (const key of ['anyOf', 'oneOf', 'allOf'] as const) {
+      const branches = node[key];
+      if (Array.isArray(branches) && branches.some((b) => isSecretPath(b as JsonSchema, segments.slice(i)))) {
+        return true;
+      }
+    }
+    const seg = segments[i];
+    if (seg === undefined) return false;
+    const props = (node['properties'] ?? {}) as Record<string, JsonSchema>;
+    const extra = node['additionalProperties'];
+    const items = node['items'];
+    if (Object.hasOwn(props, seg)) node = props[seg];
+    else if (/^\d+$/.test(seg) && typeof items === 'object' && items !== null) node = items as JsonSchema;
+    else node = typeof extra === 'object' && extra !== null ? (extra as JsonSchema) : undefined;
+  }
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ESLint } from 'eslint';
+import { resolve } from 'node:path';
+
+// The layering of DESIGN.md section 1 is enforced by ESLint; these cases prove the rules fire.
+const root = resolve(import.meta.dirname, '..');
+const eslint = new ESLint({ cwd: root });
+
+async function messages(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: resolve(root, file) });
+  return (result?.messages ?? []).map((m) => `${m.ruleId ?? ''}: ${m.message}`);
+}
+
+describe('layering lint rules', () => {
+  it('refuses electron and react in the core', async () => {
+    expect((await messages('main/core/x.ts', "import { app } from 'electron';\nvoid app;\n")).join()).toMatch(
+      /never imports electron/,
+    );
+    expect((await messages('main/engine/x.ts', "import React from 'react';\nvoid React;\n")).join()).toMatch(
+      /never imports electron or react/,
+    );
+  });
+
+  it('refuses the renderer in the core', async () => {
+    const m = await messages('main/core/x.ts', "import { x } from '../../renderer/app.js';\nvoid x;\n");
+    expect(m.join()).toMatch(/never imports the renderer/);
+  });
+
+  it('lets the renderer import the contract and nothing else of main/', async () => {
+    expect(await messages('renderer/src/x.ts', "import { BUS_NAME } from '../../main/contract/index.js';\nvoid BUS_NAME;\n")).toEqual(
+      [],
+    );
+    const m = await messages('renderer/src/x.ts', "import { StateEngine } from '../../main/engine/engine.js';\nvoid StateEngine;\n");
+    expect(m.join()).toMatch(/import only the contract/);
+  });
+
+  it('keeps the contract free of project imports', async () => {
+    const m = await messages('main/contract/x.ts', "import { StateEngine } from '../engine/engine.js';\nvoid StateEngine;\n");
+    expect(m.join()).toMatch(/contract imports nothing/);
+  });
+
+  it('keeps Node modules out of the renderer', async () => {
+    const m = await messages('renderer/src/x.ts', "import { readFileSync } from 'node:fs';\nvoid readFileSync;\n");
+    expect(m.join()).toMatch(/no Node modules/);
+  });
+});
