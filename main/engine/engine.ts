@@ -33,7 +33,7 @@ export interface AuditSink {
 }
 
 /** Step boundaries of an apply where a test can halt the core to kill it there (fault injection). */
-export const HALT_POINTS = ['after-journal', 'after-call', 'before-verify'] as const;
+export const HALT_POINTS = ['after-journal', 'after-call', 'before-verify', 'after-verify'] as const;
 export type HaltPoint = (typeof HALT_POINTS)[number];
 
 export interface EngineOptions {
@@ -310,6 +310,7 @@ export class StateEngine {
     } finally {
       this.plans.delete(plan.id);
     }
+    await this.haltIf('after-verify');
     this.o.journal.record({ type: 'end', applyId, outcome: 'applied' });
     const { seq } = this.o.audit.append({
       kind: 'apply',

@@ -1,0 +1,118 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ManagerClient } from '../../main/client/manager-client.js';
+import { restartCore, sandboxDown, sandboxUp, type SandboxEnv, corePid } from '../../main/sandbox/host.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const CLI = join(ROOT, 'dist/main/cli/op-dbus.js');
+export const CORE_COMMAND = [process.execPath, CLI, 'core'];
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running sandbox (private bus, polkitd, hostnamed, the core) for one test file. */
+export class TestSandbox {
+  private constructor(
+    readonly dir: string,
+    readonly env: SandboxEnv,
+  ) {}
+
+  static async start(): Promise<TestSandbox> {
+    const parent = mkdtempSync(join(tmpdir(), 'opdbus-test-'));
+    chmodSync(parent, 0o755); // polkitd (its own uid) must reach the bus socket below it
+    const dir = join(parent, 'sb');
+    const env = await sandboxUp({ dir, coreCommand: CORE_COMMAND });
+    // clients in this test process (ManagerClient, dbus-next) find the sandbox's bus through this
+    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = env.DBUS_SYSTEM_BUS_ADDRESS;
+    return new TestSandbox(dir, env);
+  }
+
+  get childEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, ...this.env };
+  }
+
+  /** Runs `op-dbus` as a separate process, as an admin would. */
+  cli(args: string[], opts: { uid?: string; input?: string } = {}): CliResult {
+    const argv = opts.uid !== undefined ? ['runuser', '-u', opts.uid, '--', process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
+    const [cmd, ...rest] = argv as [string, ...string[]];
+    const r = spawnSync(cmd, rest, { env: this.childEnv, encoding: 'utf8', input: opts.input ?? '', timeout: 60_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Starts `op-dbus` in the background (for applies that a test interrupts). */
+  cliBackground(args: string[]): ChildProcess {
+    return spawn(process.execPath, [CLI, ...args], { env: this.childEnv, stdio: 'pipe' });
+  }
+
+  /** The sandbox's machine-info as hostnamed wrote it into the overlay (an independent reader). */
+  machineInfo(): Record<string, string> {
+    const file = join(this.dir, 'etc-upper/machine-info');
+    const out: Record<string, string> = {};
+    if (!existsSync(file)) return out;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^([A-Z_]+)=(.*)$/.exec(line);
+      if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2].replace(/^"(.*)"$/, '$1');
+    }
+    return out;
+  }
+
+  /** busctl, the other independent reader (and writer, for out-of-band changes). */
+  busctl(...args: string[]): string {
+    const r = spawnSync('busctl', ['--system', ...args], { env: this.childEnv, encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`busctl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  }
+
+  hostnameProperty(name: string): string {
+    const out = this.busctl('get-property', 'org.freedesktop.hostname1', '/org/freedesktop/hostname1', 'org.freedesktop.hostname1', name);
+    // busctl prints: s "value"
+    return JSON.parse(out.replace(/^s /, '')) as string;
+  }
+
+  setHostnameOutOfBand(setter: string, value: string): void {
+    this.busctl('call', 'org.freedesktop.hostname1', '/org/freedesktop/hostname1', 'org.freedesktop.hostname1', setter, 'sb', value, 'false');
+  }
+
+  async client(): Promise<ManagerClient> {
+    return ManagerClient.connect();
+  }
+
+  corePid(): number | undefined {
+    return corePid(this.dir);
+  }
+
+  /** Replaces the core with a fresh process (optionally with extra environment, e.g. a halt point). */
+  async restartCore(extraEnv?: Record<string, string>): Promise<number> {
+    return restartCore(this.dir, CORE_COMMAND, extraEnv);
+  }
+
+  get dataDir(): string {
+    return this.env.OP_DBUS_DATA_DIR;
+  }
+
+  async stop(): Promise<void> {
+    await sandboxDown(this.dir);
+  }
+}
+
+/** Writes a desired-state document into a temp file and returns its path. */
+export function writeDocument(dir: string, name: string, text: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** Polls until fn returns true or the timeout passes. */
+export async function waitFor(what: string, fn: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
