@@ -66,7 +66,9 @@ export function parseDesiredDocument(text: string, file?: string): ParsedDocumen
     const pointer = issue === undefined ? '' : issuePointer('', issue);
     throw new OpError('SchemaError', issue?.message ?? 'invalid document', parsedPlaceholder.where(pointer));
   }
-  return new ParsedDocument({ version: 1, plugins: top.data.plugins }, text, tree, file);
+  // the raw object, not zod's copy: zod drops a "__proto__" key, which must reach validation as an unknown plugin
+  const plugins = (value as { plugins: Record<string, unknown> }).plugins;
+  return new ParsedDocument({ version: 1, plugins }, text, tree, file);
 }
 
 /** The JSON pointer a zod issue refers to, under a base pointer. */

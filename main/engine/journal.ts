@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
@@ -73,8 +73,13 @@ export class ApplyJournal {
   unfinished(): UnfinishedApply | undefined {
     if (!existsSync(this.file)) return undefined;
     const records: JournalRecord[] = [];
-    for (const line of readFileSync(this.file, 'utf8').split('\n')) {
-      if (line.trim() === '') continue;
+    const text = readFileSync(this.file, 'utf8');
+    let goodBytes = 0;
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') {
+        goodBytes += Buffer.byteLength(line) + 1;
+        continue;
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(line);
@@ -84,7 +89,10 @@ export class ApplyJournal {
       const r = JournalRecord.safeParse(parsed);
       if (!r.success) break;
       records.push(r.data);
+      goodBytes += Buffer.byteLength(line) + 1;
     }
+    // cut a torn tail off, or the next record would be glued to it and lost as well
+    if (goodBytes < Buffer.byteLength(text)) this.truncate(goodBytes);
     const begin = records[0];
     if (begin?.type !== 'begin') return undefined;
     const state: UnfinishedApply = {
@@ -116,6 +124,16 @@ export class ApplyJournal {
       }
     }
     return state;
+  }
+
+  private truncate(bytes: number): void {
+    const fd = openSync(this.file, 'r+');
+    try {
+      ftruncateSync(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
