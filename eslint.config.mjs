@@ -4,15 +4,30 @@
 import tseslint from 'typescript-eslint';
 
 const noUi = [
-  { regex: '^(electron|react|react-dom)(/.*)?$', message: 'the core never imports electron or react (DESIGN.md section 1)' },
-  { regex: '(^|/)(renderer|electron)/', message: 'the core never imports the renderer or the Electron shell' },
+  {
+    regex: '^(electron|react|react-dom)(/.*)?$',
+    message: 'the core never imports electron or react (DESIGN.md section 1)',
+  },
+  {
+    regex: '(^|/)(renderer|electron)/',
+    message: 'the core never imports the renderer or the Electron shell',
+  },
 ];
 const onlyContract = [
-  { regex: '(^|/)main/(?!contract/)', message: 'the renderer and the Electron shell import only the contract (main/contract)' },
-  { regex: '(^|/)(plugins|native)/', message: 'the renderer and the Electron shell import only the contract (main/contract)' },
+  {
+    regex: '(^|/)main/(?!contract/)',
+    message: 'the renderer and the Electron shell import only the contract (main/contract)',
+  },
+  {
+    regex: '(^|/)(plugins|native)/',
+    message: 'the renderer and the Electron shell import only the contract (main/contract)',
+  },
 ];
 const noNode = [
-  { regex: '^(node:.*|fs|path|child_process|os|net|dbus-next|better-sqlite3|electron)(/.*)?$', message: 'the renderer runs sandboxed in a browser: no Node modules' },
+  {
+    regex: '^(node:.*|fs|path|child_process|os|net|dbus-next|better-sqlite3|electron)(/.*)?$',
+    message: 'the renderer runs sandboxed in a browser: no Node modules',
+  },
   { regex: '(^|/)electron/', message: 'the renderer reaches the shell only through the preload bridge' },
 ];
 const restrict = (...groups) => ['error', { patterns: groups.flat() }];
@@ -25,7 +40,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  { files: ['main/**', 'plugins/**', 'native/**', 'bench/**'], rules: { 'no-restricted-imports': restrict(noUi) } },
+  {
+    files: ['main/**', 'plugins/**', 'native/**', 'bench/**'],
+    rules: { 'no-restricted-imports': restrict(noUi) },
+  },
   {
     files: ['main/contract/**'],
     rules: {

@@ -27,20 +27,32 @@ describe('layering lint rules', () => {
   });
 
   it('lets the renderer import the contract and nothing else of main/', async () => {
-    expect(await messages('renderer/src/x.ts', "import { BUS_NAME } from '../../main/contract/index.js';\nvoid BUS_NAME;\n")).toEqual(
-      [],
+    expect(
+      await messages(
+        'renderer/src/x.ts',
+        "import { BUS_NAME } from '../../main/contract/index.js';\nvoid BUS_NAME;\n",
+      ),
+    ).toEqual([]);
+    const m = await messages(
+      'renderer/src/x.ts',
+      "import { StateEngine } from '../../main/engine/engine.js';\nvoid StateEngine;\n",
     );
-    const m = await messages('renderer/src/x.ts', "import { StateEngine } from '../../main/engine/engine.js';\nvoid StateEngine;\n");
     expect(m.join()).toMatch(/import only the contract/);
   });
 
   it('keeps the contract free of project imports', async () => {
-    const m = await messages('main/contract/x.ts', "import { StateEngine } from '../engine/engine.js';\nvoid StateEngine;\n");
+    const m = await messages(
+      'main/contract/x.ts',
+      "import { StateEngine } from '../engine/engine.js';\nvoid StateEngine;\n",
+    );
     expect(m.join()).toMatch(/contract imports nothing/);
   });
 
   it('keeps Node modules out of the renderer', async () => {
-    const m = await messages('renderer/src/x.ts', "import { readFileSync } from 'node:fs';\nvoid readFileSync;\n");
+    const m = await messages(
+      'renderer/src/x.ts',
+      "import { readFileSync } from 'node:fs';\nvoid readFileSync;\n",
+    );
     expect(m.join()).toMatch(/no Node modules/);
   });
 });

@@ -44,7 +44,10 @@ async function withClient<T>(fn: (c: ManagerClient) => Promise<T>): Promise<T> {
 
 async function confirm(plan: Plan): Promise<boolean> {
   if (!process.stdin.isTTY) {
-    throw new OpError('InvalidArgument', 'refusing to apply without confirmation: stdin is not a terminal; pass --yes');
+    throw new OpError(
+      'InvalidArgument',
+      'refusing to apply without confirmation: stdin is not a terminal; pass --yes',
+    );
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -72,7 +75,10 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'state, journal and audit log (env OP_DBUS_DATA_DIR)')
     .action(async (o: { dataDir?: string }) => {
       const dataDir = o.dataDir ?? process.env['OP_DBUS_DATA_DIR'] ?? DEFAULT_DATA_DIR;
-      const core = await startCore({ dataDir, haltAt: haltPointFromEnv(process.env['OP_DBUS_TEST_HALT_AT']) });
+      const core = await startCore({
+        dataDir,
+        haltAt: haltPointFromEnv(process.env['OP_DBUS_TEST_HALT_AT']),
+      });
       await new Promise<void>((resolve) => {
         const stop = (): void => resolve();
         process.once('SIGTERM', stop);
@@ -137,7 +143,10 @@ export function buildProgram(): Command {
           throw new OpError('NotApproved', 'not applied: the plan was not approved');
         }
         await c.call('Approve', { planId: plan.id, hash: plan.hash });
-        const stop = o.json === true ? () => undefined : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
+        const stop =
+          o.json === true
+            ? () => undefined
+            : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
         try {
           const result = await c.call('Apply', { planId: plan.id, hash: plan.hash });
           print(o.json, { plan, apply: result }, applyText(result));
@@ -168,36 +177,50 @@ export function buildProgram(): Command {
     .option('--plugin <name>', 'only this plugin')
     .option('--text <words>', 'only entries whose summary contains this')
     .option('--json', 'machine-readable output')
-    .action(async (o: JsonFlag & { limit?: number; before?: number; kind?: AuditKind; plugin?: string; text?: string }) => {
-      const r = await withClient((c) =>
-        c.call('AuditList', {
-          ...(o.limit !== undefined ? { limit: o.limit } : {}),
-          ...(o.before !== undefined ? { beforeSeq: o.before } : {}),
-          ...(o.kind !== undefined ? { kind: o.kind } : {}),
-          ...(o.plugin !== undefined ? { plugin: o.plugin } : {}),
-          ...(o.text !== undefined ? { text: o.text } : {}),
-        }),
-      );
-      print(o.json, r, auditListText(r));
-    });
+    .action(
+      async (
+        o: JsonFlag & { limit?: number; before?: number; kind?: AuditKind; plugin?: string; text?: string },
+      ) => {
+        const r = await withClient((c) =>
+          c.call('AuditList', {
+            ...(o.limit !== undefined ? { limit: o.limit } : {}),
+            ...(o.before !== undefined ? { beforeSeq: o.before } : {}),
+            ...(o.kind !== undefined ? { kind: o.kind } : {}),
+            ...(o.plugin !== undefined ? { plugin: o.plugin } : {}),
+            ...(o.text !== undefined ? { text: o.text } : {}),
+          }),
+        );
+        print(o.json, r, auditListText(r));
+      },
+    );
   audit
     .command('verify')
     .description('check every entry and the chain; with --checkpoint, also against a head saved earlier')
-    .option('--checkpoint <file>', 'a JSON file with {size, head}, e.g. the output of an earlier `audit verify --json`')
+    .option(
+      '--checkpoint <file>',
+      'a JSON file with {size, head}, e.g. the output of an earlier `audit verify --json`',
+    )
     .option('--json', 'machine-readable output')
     .action(async (o: JsonFlag & { checkpoint?: string }) => {
       let checkpoint: AuditHead | undefined;
       if (o.checkpoint !== undefined) {
         const parsed = AuditHead.safeParse(JSON.parse(readDocument(o.checkpoint)));
-        if (!parsed.success) throw new OpError('InvalidArgument', 'not a checkpoint: expected {size, head}', { file: o.checkpoint });
+        if (!parsed.success)
+          throw new OpError('InvalidArgument', 'not a checkpoint: expected {size, head}', {
+            file: o.checkpoint,
+          });
         checkpoint = { size: parsed.data.size, head: parsed.data.head };
       }
-      const r = await withClient((c) => c.call('AuditVerify', checkpoint !== undefined ? { checkpoint } : {}));
+      const r = await withClient((c) =>
+        c.call('AuditVerify', checkpoint !== undefined ? { checkpoint } : {}),
+      );
       print(o.json, r, auditVerifyText(r));
       process.exitCode = r.ok ? EXIT.ok : EXIT.error;
     });
 
-  const sandbox = program.command('sandbox').description('a private system-like bus with polkitd, hostnamed and the core');
+  const sandbox = program
+    .command('sandbox')
+    .description('a private system-like bus with polkitd, hostnamed and the core');
   const dirOption = (): Option =>
     new Option('--dir <dir>', 'sandbox directory').env('OP_DBUS_SANDBOX').default(DEFAULT_SANDBOX_DIR);
   sandbox
@@ -239,7 +262,9 @@ export async function run(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (e) {
     const payload =
-      e instanceof OpError ? e.toPayload() : { code: 'Internal' as const, message: e instanceof Error ? e.message : String(e) };
+      e instanceof OpError
+        ? e.toPayload()
+        : { code: 'Internal' as const, message: e instanceof Error ? e.message : String(e) };
     if (json) process.stdout.write(JSON.stringify({ error: payload }, null, 2) + '\n');
     process.stderr.write(`op-dbus: ${describeError(payload)}\n`);
     process.exitCode = EXIT.error;

@@ -31,13 +31,18 @@ export function planText(plan: Plan): string {
 
 export function applyText(r: ApplyResponse): string {
   if (r.outcome === 'nothing-to-do') return `Nothing to do: plan ${r.hash} had no changes.`;
-  const per = r.plugins.map((p) => `  ${p.plugin}: ${p.changed} change(s), ${p.verified ? 'verified' : 'NOT verified'}`);
+  const per = r.plugins.map(
+    (p) => `  ${p.plugin}: ${p.changed} change(s), ${p.verified ? 'verified' : 'NOT verified'}`,
+  );
   return [`Applied plan ${r.hash} (audit entry ${r.auditSeq}):`, ...per].join('\n');
 }
 
 export function verifyText(r: VerifyResponse): string {
   if (r.inSync) return 'In sync: the host matches every value the document names.';
-  return ['Drift:', ...r.drift.map((d) => `  ${d.path}: expected ${show(d.expected)}, host has ${show(d.actual)}`)].join('\n');
+  return [
+    'Drift:',
+    ...r.drift.map((d) => `  ${d.path}: expected ${show(d.expected)}, host has ${show(d.actual)}`),
+  ].join('\n');
 }
 
 export function queryText(r: QueryResponse): string {

@@ -13,7 +13,11 @@ import {
 } from '../contract/index.js';
 import { callMethod, connectSystemBus, type Message, type MessageBus } from '../dbus/calls.js';
 
-const TIMEOUTS: Partial<Record<MethodName, number>> = { Apply: 10 * 60_000, Plan: 5 * 60_000, Verify: 5 * 60_000 };
+const TIMEOUTS: Partial<Record<MethodName, number>> = {
+  Apply: 10 * 60_000,
+  Plan: 5 * 60_000,
+  Verify: 5 * 60_000,
+};
 
 /** A typed client of org.opdbus.Manager1: requests and responses checked against the contract. */
 export class ManagerClient {
@@ -40,10 +44,14 @@ export class ManagerClient {
       throw toOpError(e);
     }
     const text = body[0];
-    if (typeof text !== 'string') throw new OpError('Internal', `${method}: the core answered without a JSON string`);
+    if (typeof text !== 'string')
+      throw new OpError('Internal', `${method}: the core answered without a JSON string`);
     const parsed = Manager1[method].response.safeParse(JSON.parse(text));
     if (!parsed.success) {
-      throw new OpError('Internal', `${method}: the core's answer does not match the contract: ${parsed.error.message}`);
+      throw new OpError(
+        'Internal',
+        `${method}: the core's answer does not match the contract: ${parsed.error.message}`,
+      );
     }
     return parsed.data as ResponseOf<M>;
   }
@@ -60,7 +68,12 @@ export class ManagerClient {
       body: [rule],
     });
     const onMessage = (msg: Message): void => {
-      if (msg.interface !== INTERFACE_NAME || msg.member !== 'ApplyProgress' || typeof msg.body[0] !== 'string') return;
+      if (
+        msg.interface !== INTERFACE_NAME ||
+        msg.member !== 'ApplyProgress' ||
+        typeof msg.body[0] !== 'string'
+      )
+        return;
       const p = ApplyProgress.safeParse(JSON.parse(msg.body[0]));
       if (p.success) listener(p.data);
     };
@@ -88,7 +101,10 @@ function toOpError(e: unknown): OpError {
       // fall through: not our payload after all
     }
   }
-  if (name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
+  if (
+    name === 'org.freedesktop.DBus.Error.ServiceUnknown' ||
+    name === 'org.freedesktop.DBus.Error.NameHasNoOwner'
+  ) {
     return new OpError(
       'DBusCallFailed',
       `the core (${BUS_NAME}) is not running on this bus; start it, or run \`eval "$(op-dbus sandbox up)"\``,
@@ -97,4 +113,3 @@ function toOpError(e: unknown): OpError {
   }
   return e;
 }
-

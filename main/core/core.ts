@@ -60,7 +60,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     const recovered = await engine.recover();
     if (recovered !== undefined) log(recovered);
     service.markReady();
-    log(`op-dbus core ready on ${process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'the system bus'}, data in ${o.dataDir}`);
+    log(
+      `op-dbus core ready on ${process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'the system bus'}, data in ${o.dataDir}`,
+    );
     return {
       async stop() {
         await service.release();
@@ -79,5 +81,8 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
 export function haltPointFromEnv(value: string | undefined): HaltPoint | undefined {
   if (value === undefined || value === '') return undefined;
   if ((HALT_POINTS as readonly string[]).includes(value)) return value as HaltPoint;
-  throw new OpError('InvalidArgument', `OP_DBUS_TEST_HALT_AT must be one of ${HALT_POINTS.join(', ')}, not "${value}"`);
+  throw new OpError(
+    'InvalidArgument',
+    `OP_DBUS_TEST_HALT_AT must be one of ${HALT_POINTS.join(', ')}, not "${value}"`,
+  );
 }

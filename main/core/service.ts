@@ -18,7 +18,10 @@ import type { Authority, Caller } from './authority.js';
 
 /** What each Manager1 method does once the request is valid and the caller authorised. */
 export type Handlers = {
-  [M in MethodName]: (request: z.output<(typeof Manager1)[M]['request']>, actor: AuditActor) => Promise<unknown> | unknown;
+  [M in MethodName]: (
+    request: z.output<(typeof Manager1)[M]['request']>,
+    actor: AuditActor,
+  ) => Promise<unknown> | unknown;
 };
 
 export interface ServiceOptions {
@@ -57,7 +60,9 @@ export class Manager1Service {
   }
 
   emitProgress(p: ApplyProgress): void {
-    this.o.bus.send(dbus.Message.newSignal(OBJECT_PATH, INTERFACE_NAME, 'ApplyProgress', 's', [JSON.stringify(p)]));
+    this.o.bus.send(
+      dbus.Message.newSignal(OBJECT_PATH, INTERFACE_NAME, 'ApplyProgress', 's', [JSON.stringify(p)]),
+    );
   }
 
   async release(): Promise<void> {
@@ -75,7 +80,8 @@ export class Manager1Service {
       this.o.bus.send(dbus.Message.newMethodReturn(msg, '', []));
       return true;
     }
-    if (msg.interface !== INTERFACE_NAME && msg.interface !== undefined && msg.interface !== null) return false;
+    if (msg.interface !== INTERFACE_NAME && msg.interface !== undefined && msg.interface !== null)
+      return false;
     if (!Object.hasOwn(Manager1, msg.member)) return false;
     void this.dispatch(msg, msg.member as MethodName);
     return true;
@@ -87,7 +93,12 @@ export class Manager1Service {
       this.o.bus.send(dbus.Message.newMethodReturn(msg, 's', [JSON.stringify(result)]));
     } catch (e) {
       const err =
-        e instanceof OpError ? e : new OpError('Internal', `internal error in ${method}: ${e instanceof Error ? e.message : String(e)}`);
+        e instanceof OpError
+          ? e
+          : new OpError(
+              'Internal',
+              `internal error in ${method}: ${e instanceof Error ? e.message : String(e)}`,
+            );
       // dbus-next's typings say string; it takes the call message, as its own code does
       const reply = (dbus.Message.newError as unknown as (m: Message, name: string, text: string) => Message)(
         msg,
@@ -99,9 +110,16 @@ export class Manager1Service {
   }
 
   private async run(msg: Message, method: MethodName): Promise<unknown> {
-    if (!this.ready) throw new OpError('Recovering', 'the core is starting (recovering an unfinished apply); try again shortly');
+    if (!this.ready)
+      throw new OpError(
+        'Recovering',
+        'the core is starting (recovering an unfinished apply); try again shortly',
+      );
     if (msg.signature !== 's' || typeof msg.body[0] !== 'string') {
-      throw new OpError('InvalidArgument', `${method} takes one JSON string (signature "s"), got "${msg.signature}"`);
+      throw new OpError(
+        'InvalidArgument',
+        `${method} takes one JSON string (signature "s"), got "${msg.signature}"`,
+      );
     }
     const spec = Manager1[method];
     const caller: Caller = { sender: msg.sender, uid: await callerUid(this.o.bus, msg.sender) };
@@ -115,7 +133,10 @@ export class Manager1Service {
     try {
       raw = JSON.parse(msg.body[0]);
     } catch (e) {
-      throw new OpError('InvalidArgument', `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+      throw new OpError(
+        'InvalidArgument',
+        `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     const parsed = spec.request.safeParse(raw);
     if (!parsed.success) {
@@ -123,7 +144,10 @@ export class Manager1Service {
       const pointer = issue === undefined ? '' : issuePointer('', issue);
       throw new OpError('InvalidArgument', `${method} request: ${issue?.message ?? 'invalid'}`, { pointer });
     }
-    const handler = this.o.handlers[method] as (req: unknown, actor: AuditActor) => Promise<unknown> | unknown;
+    const handler = this.o.handlers[method] as (
+      req: unknown,
+      actor: AuditActor,
+    ) => Promise<unknown> | unknown;
     return await handler(parsed.data, actor);
   }
 }

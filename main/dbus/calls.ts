@@ -63,7 +63,11 @@ export async function callMethod(bus: MessageBus, call: MethodCall): Promise<unk
         text: e.text,
       });
     }
-    throw new OpError('DBusCallFailed', `${call.interface}.${call.member} on ${call.destination}: ${errorText(e)}`, where);
+    throw new OpError(
+      'DBusCallFailed',
+      `${call.interface}.${call.member} on ${call.destination}: ${errorText(e)}`,
+      where,
+    );
   }
 }
 
@@ -89,8 +93,17 @@ export async function getAllProperties(
 
 /** Whether a name is owned now or can be started by the bus. */
 export async function nameReachable(bus: MessageBus, name: string): Promise<boolean> {
-  const dbusCall = { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus' };
-  const [owned] = await callMethod(bus, { ...dbusCall, member: 'NameHasOwner', signature: 's', body: [name] });
+  const dbusCall = {
+    destination: 'org.freedesktop.DBus',
+    path: '/org/freedesktop/DBus',
+    interface: 'org.freedesktop.DBus',
+  };
+  const [owned] = await callMethod(bus, {
+    ...dbusCall,
+    member: 'NameHasOwner',
+    signature: 's',
+    body: [name],
+  });
   if (owned === true) return true;
   const [activatable] = await callMethod(bus, { ...dbusCall, member: 'ListActivatableNames' });
   return Array.isArray(activatable) && activatable.includes(name);

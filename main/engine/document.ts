@@ -29,7 +29,10 @@ export class ParsedDocument {
   locate(pointer: string): { line: number; column: number } {
     const segments = pointerSegments(pointer);
     for (let n = segments.length; n >= 0; n--) {
-      const node = findNodeAtLocation(this.tree, segments.slice(0, n).map((s) => (/^\d+$/.test(s) ? Number(s) : s)));
+      const node = findNodeAtLocation(
+        this.tree,
+        segments.slice(0, n).map((s) => (/^\d+$/.test(s) ? Number(s) : s)),
+      );
       if (node !== undefined) {
         // for a property's value, point at its key: that is where a reader looks
         const at = node.parent?.type === 'property' ? node.parent.offset : node.offset;
@@ -56,7 +59,10 @@ export function parseDesiredDocument(text: string, file?: string): ParsedDocumen
   if (first !== undefined || tree === undefined) {
     const at = lineColumn(text, first?.offset ?? 0);
     const what = first !== undefined ? describeParseError(first) : 'empty document';
-    throw new OpError('ParseError', `not valid JSON: ${what}`, { ...(file !== undefined ? { file } : {}), ...at });
+    throw new OpError('ParseError', `not valid JSON: ${what}`, {
+      ...(file !== undefined ? { file } : {}),
+      ...at,
+    });
   }
   const value: unknown = nodeValue(tree);
   const top = TopLevel.safeParse(value);

@@ -40,8 +40,14 @@ class MemoryPlugin implements StatePlugin<KV, KV> {
       plugin: this.name,
       resources: Object.entries(desired).map(([k, v]) => ({
         id: k,
-        action: current[k] === v ? ('noop' as const) : current[k] === undefined ? ('create' as const) : ('modify' as const),
-        changes: current[k] === v ? [] : [{ path: `/plugins/${this.name}/${k}`, before: current[k], after: v }],
+        action:
+          current[k] === v
+            ? ('noop' as const)
+            : current[k] === undefined
+              ? ('create' as const)
+              : ('modify' as const),
+        changes:
+          current[k] === v ? [] : [{ path: `/plugins/${this.name}/${k}`, before: current[k], after: v }],
       })),
     };
   }
@@ -51,7 +57,8 @@ class MemoryPlugin implements StatePlugin<KV, KV> {
   }
   apply(diff: PluginDiff, desired: KV) {
     this.calls.push(`${this.name}.apply`);
-    if (this.failApply) return Promise.reject(new OpError('DBusCallFailed', `${this.name} refused`, { plugin: this.name }));
+    if (this.failApply)
+      return Promise.reject(new OpError('DBusCallFailed', `${this.name} refused`, { plugin: this.name }));
     Object.assign(this.host, desired);
     return Promise.resolve({ changed: diff.resources.filter((r) => r.action !== 'noop').length });
   }
@@ -63,10 +70,8 @@ class MemoryPlugin implements StatePlugin<KV, KV> {
   }
   rollback(cp: KV) {
     this.calls.push(`${this.name}.rollback`);
-    for (const [k, v] of Object.entries(cp)) {
-      if (v === '') delete this.host[k];
-      else this.host[k] = v;
-    }
+    const restored = { ...this.host, ...cp };
+    this.host = Object.fromEntries(Object.entries(restored).filter(([, v]) => v !== ''));
     return Promise.resolve();
   }
 }
@@ -86,7 +91,10 @@ beforeEach(() => {
   a = new MemoryPlugin('alpha', z.object({ name: z.string() }).partial().strict() as z.ZodType<KV>, calls);
   b = new MemoryPlugin(
     'beta',
-    z.object({ token: z.string().meta({ 'x-secret': true }), port: z.string() }).partial().strict() as z.ZodType<KV>,
+    z
+      .object({ token: z.string().meta({ 'x-secret': true }), port: z.string() })
+      .partial()
+      .strict() as z.ZodType<KV>,
     calls,
   );
   engine = new StateEngine({
@@ -123,7 +131,14 @@ describe('StateEngine', () => {
     const err = (await engine.apply(plan.id, plan.hash, actor).catch((e: unknown) => e)) as OpError;
     expect(err.code).toBe('ApplyFailed');
     expect(err.message).toMatch(/beta refused/);
-    expect(calls).toEqual(['alpha.checkpoint', 'alpha.apply', 'beta.checkpoint', 'beta.apply', 'beta.rollback', 'alpha.rollback']);
+    expect(calls).toEqual([
+      'alpha.checkpoint',
+      'alpha.apply',
+      'beta.checkpoint',
+      'beta.apply',
+      'beta.rollback',
+      'alpha.rollback',
+    ]);
     expect(a.host).toEqual({});
     const kinds = audit.list({}).entries.map((e) => e.kind);
     expect(kinds.slice(0, 3)).toEqual(['apply', 'rollback', 'rollback']);
@@ -169,7 +184,14 @@ describe('StateEngine', () => {
   it('recovery rolls back an apply the journal shows unfinished, ignoring a torn last line', async () => {
     const journal = new ApplyJournal(dir);
     a.host = { name: 'new' };
-    journal.begin({ type: 'begin', applyId: 'A', planId: 'P', hash: 'h'.repeat(64), plugins: ['alpha'], time: '' });
+    journal.begin({
+      type: 'begin',
+      applyId: 'A',
+      planId: 'P',
+      hash: 'h'.repeat(64),
+      plugins: ['alpha'],
+      time: '',
+    });
     journal.record({ type: 'checkpoint', applyId: 'A', plugin: 'alpha', checkpoint: { name: 'old' } });
     journal.record({ type: 'applied', applyId: 'A', plugin: 'alpha' });
     appendFileSync(journal.file, '{"type":"verified","applyId":"A","plu'); // the crash tore this write

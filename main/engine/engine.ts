@@ -117,7 +117,9 @@ export class StateEngine {
       auditSeq: -1,
     };
     if (file !== undefined) plan.file = file;
-    const changes = diffs.flatMap((d) => d.resources.filter((r) => r.action !== 'noop').map((r) => `${d.plugin}/${r.id}`));
+    const changes = diffs.flatMap((d) =>
+      d.resources.filter((r) => r.action !== 'noop').map((r) => `${d.plugin}/${r.id}`),
+    );
     const { seq } = this.o.audit.append({
       kind: 'plan',
       actor,
@@ -150,7 +152,10 @@ export class StateEngine {
   /** Applies an approved plan: refuses stale plans and a second concurrent apply; rolls back on failure. */
   async apply(planId: string, hash: string, actor: AuditActor): Promise<ApplyResponse> {
     if (this.applying !== undefined) {
-      throw new OpError('ApplyInProgress', `an apply (plan ${this.applying}) is running; try again when it ends`);
+      throw new OpError(
+        'ApplyInProgress',
+        `an apply (plan ${this.applying}) is running; try again when it ends`,
+      );
     }
     const stored = this.storedPlan(planId, hash);
     if (!stored.approved) throw new OpError('NotApproved', `plan ${hash} has not been approved`);
@@ -171,7 +176,11 @@ export class StateEngine {
       const schema = this.o.registry.jsonSchema(name);
       for (const d of (await plugin.verify(desired)).drift) {
         const secret = isSecretPath(schema, pathBelowSection(d.path, name));
-        drift.push({ plugin: name, ...d, ...(secret ? { expected: '«redacted»', actual: '«redacted»' } : {}) });
+        drift.push({
+          plugin: name,
+          ...d,
+          ...(secret ? { expected: '«redacted»', actual: '«redacted»' } : {}),
+        });
       }
     }
     const { seq } = this.o.audit.append({
@@ -202,7 +211,9 @@ export class StateEngine {
       this.o.audit.append({ kind: 'recovery', actor: CORE_ACTOR, plugin: null, summary, payload: begin });
       return summary;
     }
-    const toUndo = begin.plugins.filter((p) => unfinished.checkpoints.has(p) && !unfinished.rolledBack.has(p)).reverse();
+    const toUndo = begin.plugins
+      .filter((p) => unfinished.checkpoints.has(p) && !unfinished.rolledBack.has(p))
+      .reverse();
     const failures: string[] = [];
     for (const name of toUndo) {
       const plugin = this.o.registry.get(name);
@@ -215,7 +226,9 @@ export class StateEngine {
           actor: CORE_ACTOR,
           plugin: name,
           summary: `rollback ${name}: unfinished apply of plan ${begin.hash} undone at start-up`,
-          payload: { checkpoint: redactSecrets(unfinished.checkpoints.get(name), this.o.registry.jsonSchema(name)) },
+          payload: {
+            checkpoint: redactSecrets(unfinished.checkpoints.get(name), this.o.registry.jsonSchema(name)),
+          },
         });
       } catch (e) {
         failures.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
@@ -227,7 +240,13 @@ export class StateEngine {
       failures.length === 0
         ? `recovery: unfinished apply of plan ${begin.hash} rolled back (${toUndo.join(', ') || 'nothing had changed'}); host is at its earlier state`
         : `recovery: rollback of plan ${begin.hash} FAILED: ${failures.join('; ')}`;
-    this.o.audit.append({ kind: 'recovery', actor: CORE_ACTOR, plugin: null, summary, payload: { begin, failures } });
+    this.o.audit.append({
+      kind: 'recovery',
+      actor: CORE_ACTOR,
+      plugin: null,
+      summary,
+      payload: { begin, failures },
+    });
     return summary;
   }
 
@@ -245,7 +264,9 @@ export class StateEngine {
         `plan ${plan.hash} is stale: the host changed since it was made (${changed.join(', ')}); plan again`,
       );
     }
-    const changing = plan.diffs.filter((d) => d.resources.some((r) => r.action !== 'noop')).map((d) => d.plugin);
+    const changing = plan.diffs
+      .filter((d) => d.resources.some((r) => r.action !== 'noop'))
+      .map((d) => d.plugin);
     if (changing.length === 0) {
       const { seq } = this.o.audit.append({
         kind: 'apply',
@@ -299,7 +320,8 @@ export class StateEngine {
         results.push({ plugin: name, changed, verified: true });
       }
     } catch (e) {
-      const cause = e instanceof OpError ? e : new OpError('Internal', e instanceof Error ? e.message : String(e));
+      const cause =
+        e instanceof OpError ? e : new OpError('Internal', e instanceof Error ? e.message : String(e));
       await this.rollbackAll(applyId, plan, done, actor, cause, progress);
       throw new OpError(
         'ApplyFailed',
@@ -349,7 +371,11 @@ export class StateEngine {
         failures.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    this.o.journal.record({ type: 'end', applyId, outcome: failures.length === 0 ? 'rolled-back' : 'rollback-failed' });
+    this.o.journal.record({
+      type: 'end',
+      applyId,
+      outcome: failures.length === 0 ? 'rolled-back' : 'rollback-failed',
+    });
     this.o.audit.append({
       kind: 'apply',
       actor,
@@ -392,7 +418,8 @@ export class StateEngine {
   private async availablePlugin(name: string): Promise<AnyStatePlugin> {
     const plugin = this.plugin(name);
     const a = await plugin.available();
-    if (!a.available) throw new OpError('PluginUnavailable', `plugin ${name} is unavailable: ${a.reason}`, { plugin: name });
+    if (!a.available)
+      throw new OpError('PluginUnavailable', `plugin ${name} is unavailable: ${a.reason}`, { plugin: name });
     return plugin;
   }
 
@@ -405,7 +432,10 @@ export class StateEngine {
   private storedPlan(planId: string, hash: string): StoredPlan {
     const stored = this.plans.get(planId);
     if (stored === undefined) {
-      throw new OpError('PlanNotFound', `no plan ${planId} (plans live until applied, or until the core restarts)`);
+      throw new OpError(
+        'PlanNotFound',
+        `no plan ${planId} (plans live until applied, or until the core restarts)`,
+      );
     }
     if (stored.plan.hash !== hash) {
       throw new OpError('HashMismatch', `plan ${planId} has hash ${stored.plan.hash}, not ${hash}`);
@@ -447,5 +477,10 @@ export class StateEngine {
 function pathBelowSection(pointer: string, plugin: string): string[] {
   const prefix = `/plugins/${plugin}`;
   const rest = pointer.startsWith(prefix) ? pointer.slice(prefix.length) : pointer;
-  return rest === '' ? [] : rest.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return rest === ''
+    ? []
+    : rest
+        .slice(1)
+        .split('/')
+        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }

@@ -1,4 +1,13 @@
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
@@ -16,7 +25,12 @@ export const JournalRecord = z.discriminatedUnion('type', [
     plugins: z.array(z.string()),
     time: z.string(),
   }),
-  z.object({ type: z.literal('checkpoint'), applyId: z.string(), plugin: z.string(), checkpoint: z.unknown() }),
+  z.object({
+    type: z.literal('checkpoint'),
+    applyId: z.string(),
+    plugin: z.string(),
+    checkpoint: z.unknown(),
+  }),
   z.object({ type: z.literal('applied'), applyId: z.string(), plugin: z.string() }),
   z.object({ type: z.literal('verified'), applyId: z.string(), plugin: z.string() }),
   z.object({ type: z.literal('rolled-back'), applyId: z.string(), plugin: z.string() }),

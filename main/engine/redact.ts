@@ -26,7 +26,11 @@ export function redactSecrets(value: unknown, schema: JsonSchema | undefined): u
     const extra = schema['additionalProperties'];
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      const sub = Object.hasOwn(props, k) ? props[k] : typeof extra === 'object' ? (extra as JsonSchema) : undefined;
+      const sub = Object.hasOwn(props, k)
+        ? props[k]
+        : typeof extra === 'object'
+          ? (extra as JsonSchema)
+          : undefined;
       out[k] = redactSecrets(v, sub);
     }
     return out;

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import type { PluginDiff, ResourceDiff } from '../../main/contract/index.js';
 import { callMethod, getAllProperties, nameReachable, type MessageBus } from '../../main/dbus/calls.js';
-import type { ApplyContext, Availability, PluginVerifyResult, StatePlugin } from '../../main/engine/plugin.js';
+import type {
+  ApplyContext,
+  Availability,
+  PluginVerifyResult,
+  StatePlugin,
+} from '../../main/engine/plugin.js';
 
 const SERVICE = 'org.freedesktop.hostname1';
 const PATH = '/org/freedesktop/hostname1';
@@ -20,14 +25,30 @@ export const HostnameSection = z
       })
       .optional()
       .describe('The static hostname (/etc/hostname); "" removes it.'),
-    pretty_hostname: z.string().max(255).optional().describe('A free-form name for people, e.g. "Lennart\'s Laptop".'),
+    pretty_hostname: z
+      .string()
+      .max(255)
+      .optional()
+      .describe('A free-form name for people, e.g. "Lennart\'s Laptop".'),
     icon_name: z
       .string()
       .regex(/^[A-Za-z0-9._-]*$/, 'an XDG icon name: letters, digits, ".", "_" and "-"')
       .max(255)
       .optional(),
     chassis: z
-      .enum(['', 'desktop', 'laptop', 'convertible', 'server', 'tablet', 'handset', 'watch', 'embedded', 'vm', 'container'])
+      .enum([
+        '',
+        'desktop',
+        'laptop',
+        'convertible',
+        'server',
+        'tablet',
+        'handset',
+        'watch',
+        'embedded',
+        'vm',
+        'container',
+      ])
       .optional(),
     deployment: z
       .string()
@@ -96,7 +117,8 @@ export class HostnamePlugin implements StatePlugin<HostnameSection, HostnameSect
   async checkpoint(desired: HostnameSection): Promise<HostnameSection> {
     const current = await this.query();
     const cp: HostnameSection = {};
-    for (const key of KEYS) if (desired[key] !== undefined) (cp as Record<Key, string>)[key] = current[key] ?? '';
+    for (const key of KEYS)
+      if (desired[key] !== undefined) (cp as Record<Key, string>)[key] = current[key] ?? '';
     return cp;
   }
 

@@ -32,11 +32,20 @@ describe('plan → apply → verify on the sandbox host', () => {
     const file = writeDocument(docs, 'web.jsonc', desired);
     const r = sb.cli(['plan', file, '--json']);
     expect(r.code).toBe(2);
-    const plan = JSON.parse(r.stdout) as { hash: string; hasChanges: boolean; diffs: { resources: { id: string; changes: { before: unknown; after: unknown }[] }[] }[] };
+    const plan = JSON.parse(r.stdout) as {
+      hash: string;
+      hasChanges: boolean;
+      diffs: { resources: { id: string; changes: { before: unknown; after: unknown }[] }[] }[];
+    };
     expect(plan.hasChanges).toBe(true);
-    const ids = plan.diffs[0]?.resources.filter((x) => x.changes.length > 0).map((x) => x.id).sort();
+    const ids = plan.diffs[0]?.resources
+      .filter((x) => x.changes.length > 0)
+      .map((x) => x.id)
+      .sort();
     expect(ids).toEqual(['deployment', 'location', 'pretty_hostname']);
-    expect(plan.diffs[0]?.resources.find((x) => x.id === 'location')?.changes[0]).toMatchObject({ after: 'Rack 4, Frankfurt' });
+    expect(plan.diffs[0]?.resources.find((x) => x.id === 'location')?.changes[0]).toMatchObject({
+      after: 'Rack 4, Frankfurt',
+    });
     expect(plan.hash).toMatch(/^[0-9a-f]{64}$/);
   });
 
@@ -53,7 +62,10 @@ describe('plan → apply → verify on the sandbox host', () => {
     const r = sb.cli(['apply', file, '--yes', '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { plan: { hash: string }; apply: { outcome: string; auditSeq: number } };
+    const out = JSON.parse(r.stdout) as {
+      plan: { hash: string };
+      apply: { outcome: string; auditSeq: number };
+    };
     expect(out.apply.outcome).toBe('applied');
     const info = sb.machineInfo();
     expect(info['PRETTY_HOSTNAME']).toBe('Web Server 1');
@@ -62,7 +74,9 @@ describe('plan → apply → verify on the sandbox host', () => {
     expect(sb.hostnameProperty('Location')).toBe('Rack 4, Frankfurt');
 
     // the audit log holds plan, approve and apply of exactly that hash, and still verifies
-    const list = JSON.parse(sb.cli(['audit', 'list', '--json']).stdout) as { entries: { kind: string; summary: string }[] };
+    const list = JSON.parse(sb.cli(['audit', 'list', '--json']).stdout) as {
+      entries: { kind: string; summary: string }[];
+    };
     const kinds = list.entries.map((e) => e.kind);
     expect(kinds.slice(0, 3)).toEqual(['apply', 'approve', 'plan']);
     for (const e of list.entries.slice(0, 3)) expect(e.summary).toContain(out.plan.hash.slice(0, 12));
@@ -87,12 +101,22 @@ describe('plan → apply → verify on the sandbox host', () => {
     sb.setHostnameOutOfBand('SetLocation', 'Moved by hand');
     const r = sb.cli(['verify', file, '--json']);
     expect(r.code).toBe(2);
-    const drift = JSON.parse(r.stdout) as { inSync: boolean; drift: { path: string; expected: string; actual: string }[] };
+    const drift = JSON.parse(r.stdout) as {
+      inSync: boolean;
+      drift: { path: string; expected: string; actual: string }[];
+    };
     expect(drift.inSync).toBe(false);
     expect(drift.drift).toEqual([
-      { plugin: 'hostname', path: '/plugins/hostname/location', expected: 'Rack 4, Frankfurt', actual: 'Moved by hand' },
+      {
+        plugin: 'hostname',
+        path: '/plugins/hostname/location',
+        expected: 'Rack 4, Frankfurt',
+        actual: 'Moved by hand',
+      },
     ]);
-    const last = JSON.parse(sb.cli(['audit', 'list', '--limit', '1', '--json']).stdout) as { entries: { kind: string }[] };
+    const last = JSON.parse(sb.cli(['audit', 'list', '--limit', '1', '--json']).stdout) as {
+      entries: { kind: string }[];
+    };
     expect(last.entries[0]?.kind).toBe('drift');
   });
 
@@ -106,8 +130,12 @@ describe('plan → apply → verify on the sandbox host', () => {
 
   it('publishes the composed document schema', () => {
     const r = sb.cli(['schema']);
-    const schema = JSON.parse(r.stdout) as { properties: { plugins: { properties: Record<string, { properties: object }> } } };
+    const schema = JSON.parse(r.stdout) as {
+      properties: { plugins: { properties: Record<string, { properties: object }> } };
+    };
     expect(Object.keys(schema.properties.plugins.properties)).toEqual(['hostname']);
-    expect(Object.keys(schema.properties.plugins.properties['hostname']?.properties ?? {})).toContain('static_hostname');
+    expect(Object.keys(schema.properties.plugins.properties['hostname']?.properties ?? {})).toContain(
+      'static_hostname',
+    );
   });
 });

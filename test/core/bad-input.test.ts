@@ -24,7 +24,11 @@ function jsonError(args: string[]): { code: number | null; error: ErrorPayload; 
 
 describe('bad desired-state documents', () => {
   it('invalid JSONC names file, line and column', () => {
-    const file = writeDocument(docs, 'broken.jsonc', '{\n  "version": 1,\n  "plugins": {\n    "hostname": { "location" "x" }\n  }\n}\n');
+    const file = writeDocument(
+      docs,
+      'broken.jsonc',
+      '{\n  "version": 1,\n  "plugins": {\n    "hostname": { "location" "x" }\n  }\n}\n',
+    );
     const r = jsonError(['plan', file]);
     expect(r.code).toBe(1);
     expect(r.error.code).toBe('ParseError');
@@ -34,11 +38,21 @@ describe('bad desired-state documents', () => {
   });
 
   it('an unknown plugin is named with its pointer and line', () => {
-    const file = writeDocument(docs, 'unknown.json', '{\n  "version": 1,\n  "plugins": {\n    "hostnme": {}\n  }\n}\n');
+    const file = writeDocument(
+      docs,
+      'unknown.json',
+      '{\n  "version": 1,\n  "plugins": {\n    "hostnme": {}\n  }\n}\n',
+    );
     const r = jsonError(['plan', file]);
     expect(r.error.code).toBe('UnknownPlugin');
     expect(r.error.message).toMatch(/"hostnme".*known: hostname/);
-    expect(r.error.where).toMatchObject({ file, pointer: '/plugins/hostnme', line: 4, column: 5, plugin: 'hostnme' });
+    expect(r.error.where).toMatchObject({
+      file,
+      pointer: '/plugins/hostnme',
+      line: 4,
+      column: 5,
+      plugin: 'hostnme',
+    });
   });
 
   it('a wrong type names the JSON pointer, line and column', () => {
@@ -49,7 +63,13 @@ describe('bad desired-state documents', () => {
     );
     const r = jsonError(['plan', file]);
     expect(r.error.code).toBe('SchemaError');
-    expect(r.error.where).toMatchObject({ file, pointer: '/plugins/hostname/location', line: 5, column: 7, plugin: 'hostname' });
+    expect(r.error.where).toMatchObject({
+      file,
+      pointer: '/plugins/hostname/location',
+      line: 5,
+      column: 7,
+      plugin: 'hostname',
+    });
     expect(r.error.message).toMatch(/string/);
   });
 
@@ -63,7 +83,11 @@ describe('bad desired-state documents', () => {
   });
 
   it('an invalid hostname is refused before anything is applied', () => {
-    const file = writeDocument(docs, 'bad-host.json', '{"version":1,"plugins":{"hostname":{"static_hostname":"-bad_name-"}}}');
+    const file = writeDocument(
+      docs,
+      'bad-host.json',
+      '{"version":1,"plugins":{"hostname":{"static_hostname":"-bad_name-"}}}',
+    );
     const r = jsonError(['apply', file, '--yes']);
     expect(r.error.code).toBe('SchemaError');
     expect(r.error.where?.pointer).toBe('/plugins/hostname/static_hostname');
@@ -98,26 +122,40 @@ describe('refused requests', () => {
       const plan = await client.call('Plan', { document: doc });
       await client.call('Approve', { planId: plan.id, hash: plan.hash });
       sb.setHostnameOutOfBand('SetLocation', 'Changed behind our back');
-      const err = await client.call('Apply', { planId: plan.id, hash: plan.hash }).catch((e: unknown) => e as OpError);
+      const err = await client
+        .call('Apply', { planId: plan.id, hash: plan.hash })
+        .catch((e: unknown) => e as OpError);
       expect((err as OpError).code).toBe('StalePlan');
       expect((err as OpError).message).toMatch(/hostname/);
       expect(sb.hostnameProperty('Location')).toBe('Changed behind our back');
       // applying an unapproved plan, or another hash, is refused too
       const fresh = await client.call('Plan', { document: doc });
-      expect(((await client.call('Apply', { planId: fresh.id, hash: fresh.hash }).catch((e: unknown) => e)) as OpError).code).toBe(
-        'NotApproved',
-      );
+      expect(
+        (
+          (await client
+            .call('Apply', { planId: fresh.id, hash: fresh.hash })
+            .catch((e: unknown) => e)) as OpError
+        ).code,
+      ).toBe('NotApproved');
       const other = 'f'.repeat(64);
-      expect(((await client.call('Approve', { planId: fresh.id, hash: other }).catch((e: unknown) => e)) as OpError).code).toBe(
-        'HashMismatch',
-      );
+      expect(
+        (
+          (await client
+            .call('Approve', { planId: fresh.id, hash: other })
+            .catch((e: unknown) => e)) as OpError
+        ).code,
+      ).toBe('HashMismatch');
     } finally {
       client.close();
     }
   });
 
   it('the CLI refuses a reviewed plan hash that no longer matches', () => {
-    const file = writeDocument(docs, 'reviewed.json', JSON.stringify({ version: 1, plugins: { hostname: { location: 'Reviewed' } } }));
+    const file = writeDocument(
+      docs,
+      'reviewed.json',
+      JSON.stringify({ version: 1, plugins: { hostname: { location: 'Reviewed' } } }),
+    );
     const plan = JSON.parse(sb.cli(['plan', file, '--json']).stdout) as { hash: string };
     sb.setHostnameOutOfBand('SetLocation', 'Someone else');
     const r = jsonError(['apply', file, '--plan-hash', plan.hash]);
@@ -145,9 +183,22 @@ describe('an absent D-Bus service', () => {
     // take away the sandbox's activation file: the bus falls back to the distribution's, which
     // needs systemd and fails; then stop the running hostnamed
     rmSync(join(sb.dir, 'services/org.freedesktop.hostname1.service'));
-    sb.busctl('call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'ReloadConfig');
-    spawnSync('sh', ['-c', `for p in $(pgrep -x systemd-hostnam); do grep -qs "upperdir=${sb.dir}/etc-upper" /proc/$p/mountinfo && kill $p; done; sleep 0.3`]);
-    const file = writeDocument(docs, 'absent.json', JSON.stringify({ version: 1, plugins: { hostname: { location: 'x' } } }));
+    sb.busctl(
+      'call',
+      'org.freedesktop.DBus',
+      '/org/freedesktop/DBus',
+      'org.freedesktop.DBus',
+      'ReloadConfig',
+    );
+    spawnSync('sh', [
+      '-c',
+      `for p in $(pgrep -x systemd-hostnam); do grep -qs "upperdir=${sb.dir}/etc-upper" /proc/$p/mountinfo && kill $p; done; sleep 0.3`,
+    ]);
+    const file = writeDocument(
+      docs,
+      'absent.json',
+      JSON.stringify({ version: 1, plugins: { hostname: { location: 'x' } } }),
+    );
     const r = jsonError(['plan', file]);
     expect(r.code).toBe(1);
     expect(['DBusCallFailed', 'PluginUnavailable']).toContain(r.error.code);

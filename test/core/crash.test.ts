@@ -19,7 +19,10 @@ afterAll(async () => {
 });
 
 function doc(location: string): string {
-  return JSON.stringify({ version: 1, plugins: { hostname: { location, pretty_hostname: `Host at ${location}` } } });
+  return JSON.stringify({
+    version: 1,
+    plugins: { hostname: { location, pretty_hostname: `Host at ${location}` } },
+  });
 }
 
 interface Entry {
@@ -29,7 +32,8 @@ interface Entry {
 }
 
 function auditEntries(): Entry[] {
-  return (JSON.parse(sb.cli(['audit', 'list', '--limit', '50', '--json']).stdout) as { entries: Entry[] }).entries;
+  return (JSON.parse(sb.cli(['audit', 'list', '--limit', '50', '--json']).stdout) as { entries: Entry[] })
+    .entries;
 }
 
 async function crashAt(point: string, location: string): Promise<{ recovery: Entry; rollback: Entry[] }> {

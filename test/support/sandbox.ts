@@ -38,9 +38,17 @@ export class TestSandbox {
 
   /** Runs `op-dbus` as a separate process, as an admin would. */
   cli(args: string[], opts: { uid?: string; input?: string } = {}): CliResult {
-    const argv = opts.uid !== undefined ? ['runuser', '-u', opts.uid, '--', process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
+    const argv =
+      opts.uid !== undefined
+        ? ['runuser', '-u', opts.uid, '--', process.execPath, CLI, ...args]
+        : [process.execPath, CLI, ...args];
     const [cmd, ...rest] = argv as [string, ...string[]];
-    const r = spawnSync(cmd, rest, { env: this.childEnv, encoding: 'utf8', input: opts.input ?? '', timeout: 60_000 });
+    const r = spawnSync(cmd, rest, {
+      env: this.childEnv,
+      encoding: 'utf8',
+      input: opts.input ?? '',
+      timeout: 60_000,
+    });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
@@ -63,19 +71,38 @@ export class TestSandbox {
 
   /** busctl, the other independent reader (and writer, for out-of-band changes). */
   busctl(...args: string[]): string {
-    const r = spawnSync('busctl', ['--system', ...args], { env: this.childEnv, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync('busctl', ['--system', ...args], {
+      env: this.childEnv,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     if (r.status !== 0) throw new Error(`busctl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout.trim();
   }
 
   hostnameProperty(name: string): string {
-    const out = this.busctl('get-property', 'org.freedesktop.hostname1', '/org/freedesktop/hostname1', 'org.freedesktop.hostname1', name);
+    const out = this.busctl(
+      'get-property',
+      'org.freedesktop.hostname1',
+      '/org/freedesktop/hostname1',
+      'org.freedesktop.hostname1',
+      name,
+    );
     // busctl prints: s "value"
     return JSON.parse(out.replace(/^s /, '')) as string;
   }
 
   setHostnameOutOfBand(setter: string, value: string): void {
-    this.busctl('call', 'org.freedesktop.hostname1', '/org/freedesktop/hostname1', 'org.freedesktop.hostname1', setter, 'sb', value, 'false');
+    this.busctl(
+      'call',
+      'org.freedesktop.hostname1',
+      '/org/freedesktop/hostname1',
+      'org.freedesktop.hostname1',
+      setter,
+      'sb',
+      value,
+      'false',
+    );
   }
 
   async client(): Promise<ManagerClient> {
