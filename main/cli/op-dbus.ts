@@ -142,13 +142,15 @@ export function buildProgram(): Command {
         if (o.yes !== true && o.planHash === undefined && !(await confirm(plan))) {
           throw new OpError('NotApproved', 'not applied: the plan was not approved');
         }
-        await c.call('Approve', { planId: plan.id, hash: plan.hash });
+        // a person at a terminal can answer polkit's password prompt (auth_admin_keep for apply)
+        const interactive = process.stdin.isTTY;
+        await c.call('Approve', { planId: plan.id, hash: plan.hash }, { interactive });
         const stop =
           o.json === true
             ? () => undefined
             : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
         try {
-          const result = await c.call('Apply', { planId: plan.id, hash: plan.hash });
+          const result = await c.call('Apply', { planId: plan.id, hash: plan.hash }, { interactive });
           print(o.json, { plan, apply: result }, applyText(result));
         } finally {
           stop();
@@ -218,6 +220,7 @@ export function buildProgram(): Command {
       process.exitCode = r.ok ? EXIT.ok : EXIT.error;
     });
 
+  program.command('serve', 'serve the console on 127.0.0.1', { executableFile: '../serve/serve-main.js' });
   const sandbox = program
     .command('sandbox')
     .description('a private system-like bus with polkitd, hostnamed and the core');

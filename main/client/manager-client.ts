@@ -13,6 +13,7 @@ import {
 } from '../contract/index.js';
 import { callMethod, connectSystemBus, type Message, type MessageBus } from '../dbus/calls.js';
 
+const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
 const TIMEOUTS: Partial<Record<MethodName, number>> = {
   Apply: 10 * 60_000,
   Plan: 5 * 60_000,
@@ -28,7 +29,15 @@ export class ManagerClient {
     return new ManagerClient(await connectSystemBus());
   }
 
-  async call<M extends MethodName>(method: M, request: RequestOf<M>): Promise<ResponseOf<M>> {
+  /**
+   * Calls a Manager1 method. `interactive` lets polkit ask the user for a password through an
+   * authentication agent (set it only when someone can answer).
+   */
+  async call<M extends MethodName>(
+    method: M,
+    request: RequestOf<M>,
+    opts: { interactive?: boolean } = {},
+  ): Promise<ResponseOf<M>> {
     let body: unknown[];
     try {
       body = await callMethod(this.bus, {
@@ -38,7 +47,8 @@ export class ManagerClient {
         member: method,
         signature: 's',
         body: [JSON.stringify(request)],
-        timeoutMs: TIMEOUTS[method] ?? 60_000,
+        timeoutMs: (TIMEOUTS[method] ?? 60_000) + (opts.interactive === true ? 5 * 60_000 : 0),
+        flags: opts.interactive === true ? ALLOW_INTERACTIVE_AUTHORIZATION : 0,
       });
     } catch (e) {
       throw toOpError(e);

@@ -7,7 +7,7 @@ import { HALT_POINTS, StateEngine, type HaltPoint } from '../engine/engine.js';
 import { ApplyJournal } from '../engine/journal.js';
 import { PluginRegistry } from '../engine/registry.js';
 import { HostnamePlugin } from '../../plugins/hostname/index.js';
-import { RootOnlyAuthority, type Authority } from './authority.js';
+import { chooseAuthority, type Authority } from './authority.js';
 import { Manager1Service } from './service.js';
 
 export interface CoreOptions {
@@ -30,6 +30,8 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
   try {
     bus = await connectSystemBus();
     const connected = bus;
+    const authority = o.authority ?? (await chooseAuthority(bus));
+    log(`authorisation: ${authority.constructor.name}`);
     const registry = new PluginRegistry([new HostnamePlugin(() => connected)]);
     const engine = new StateEngine({
       registry,
@@ -41,7 +43,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     });
     const service = new Manager1Service({
       bus,
-      authority: o.authority ?? new RootOnlyAuthority(),
+      authority,
       onDenied: (actor, method, reason) =>
         audit.append({ kind: 'auth-denied', actor, plugin: null, summary: `denied ${method}: ${reason}` }),
       handlers: {

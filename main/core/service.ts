@@ -16,6 +16,9 @@ import { callerUid, type Message, type MessageBus } from '../dbus/calls.js';
 import { issuePointer } from '../engine/document.js';
 import type { Authority, Caller } from './authority.js';
 
+/** The D-Bus header flag by which a caller says it can answer an authentication prompt. */
+const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
+
 /** What each Manager1 method does once the request is valid and the caller authorised. */
 export type Handlers = {
   [M in MethodName]: (
@@ -122,7 +125,11 @@ export class Manager1Service {
       );
     }
     const spec = Manager1[method];
-    const caller: Caller = { sender: msg.sender, uid: await callerUid(this.o.bus, msg.sender) };
+    const caller: Caller = {
+      sender: msg.sender,
+      uid: await callerUid(this.o.bus, msg.sender),
+      interactive: (msg.flags & ALLOW_INTERACTIVE_AUTHORIZATION) !== 0,
+    };
     const decision = await this.o.authority.authorize(caller, spec.action);
     const actor: AuditActor = { uid: caller.uid, subject: caller.sender, action: decision.actionId };
     if (!decision.allowed) {

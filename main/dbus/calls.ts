@@ -12,6 +12,8 @@ export interface MethodCall {
   member: string;
   signature?: string;
   body?: unknown[];
+  /** D-Bus header flags, e.g. 0x4 ALLOW_INTERACTIVE_AUTHORIZATION. */
+  flags?: number;
   /** Milliseconds before the call fails; D-Bus itself waits 25 s, which is too long for an admin at a prompt. */
   timeoutMs?: number;
 }
@@ -49,6 +51,7 @@ export async function callMethod(bus: MessageBus, call: MethodCall): Promise<unk
     member: call.member,
     signature: call.signature ?? '',
     body: call.body ?? [],
+    flags: call.flags ?? 0,
   });
   const where = {
     dbus: { service: call.destination, path: call.path, interface: call.interface, member: call.member },

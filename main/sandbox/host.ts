@@ -30,6 +30,9 @@ const POLKITD = '/usr/lib/polkit-1/polkitd';
 // Debian 12 ships hostnamed under /lib (merged into /usr/lib), Debian 13 only under /usr/lib.
 const HOSTNAMED_CANDIDATES = ['/usr/lib/systemd/systemd-hostnamed', '/lib/systemd/systemd-hostnamed'];
 const POLICY_FILE = join('build', 'dbus', 'org.opdbus.Manager1.conf');
+const POLKIT_POLICY_FILE = join('build', 'polkit', 'org.opdbus.policy');
+const SYSTEM_POLKIT_ACTIONS = '/usr/share/polkit-1/actions';
+const SYSTEM_POLKIT_RULES = '/etc/polkit-1/rules.d';
 const POLKIT_NAME = 'org.freedesktop.PolicyKit1';
 const SERVICE_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -57,6 +60,9 @@ interface SandboxLayout {
   etcWork: string;
   polkitdLog: string;
   polkitdPid: string;
+  /** polkitd sees these (bind-mounted in its own mount namespace) instead of the system's. */
+  polkitActions: string;
+  polkitRules: string;
   dataDir: string;
   coreLog: string;
   corePid: string;
@@ -80,6 +86,8 @@ function layoutOf(dir: string): SandboxLayout {
     etcWork: join(dir, 'etc-work'),
     polkitdLog: join(dir, 'polkitd.log'),
     polkitdPid: join(dir, 'polkitd.pid'),
+    polkitActions: join(dir, 'polkit/actions'),
+    polkitRules: join(dir, 'polkit/rules.d'),
     dataDir: join(dir, 'data'),
     coreLog: join(dir, 'core.log'),
     corePid: join(dir, 'core.pid'),
@@ -100,7 +108,8 @@ export async function sandboxUp(opts: {
   if (opts.coreCommand !== undefined && opts.coreCommand.length === 0) {
     throw new OpError('InvalidArgument', 'coreCommand is empty');
   }
-  const policySource = join(opts.projectRoot ?? findProjectRoot(), POLICY_FILE);
+  const projectRoot = opts.projectRoot ?? findProjectRoot();
+  const policySource = join(projectRoot, POLICY_FILE);
   if (!existsSync(policySource)) {
     throw new OpError('Internal', `bus policy file not found at ${policySource}`, { file: policySource });
   }
@@ -110,6 +119,7 @@ export async function sandboxUp(opts: {
 
   try {
     writeSandboxFiles(layout, policySource, hostnamed);
+    writePolkitFiles(layout, join(projectRoot, POLKIT_POLICY_FILE));
     await startBus(layout);
     const env: SandboxEnv = {
       DBUS_SYSTEM_BUS_ADDRESS: layout.address,
@@ -284,6 +294,27 @@ function writeSandboxFiles(layout: SandboxLayout, policySource: string, hostname
   );
 }
 
+/**
+ * polkitd's own view of actions and rules: the system's actions plus ours, and a rules directory
+ * that only this sandbox's tests write to (polkitd reloads it live). The real ones stay untouched.
+ */
+function writePolkitFiles(layout: SandboxLayout, ourPolicy: string): void {
+  for (const d of [layout.polkitActions, layout.polkitRules]) {
+    mkdirSync(d, { recursive: true });
+    chmodSync(d, 0o755);
+  }
+  chmodSync(dirname(layout.polkitActions), 0o755);
+  for (const f of readdirSync(SYSTEM_POLKIT_ACTIONS)) {
+    if (f.endsWith('.policy')) copyFileSync(join(SYSTEM_POLKIT_ACTIONS, f), join(layout.polkitActions, f));
+  }
+  copyFileSync(ourPolicy, join(layout.polkitActions, 'org.opdbus.policy'));
+}
+
+/** The directory of JS rules polkitd reads in this sandbox. */
+export function polkitRulesDir(dir: string): string {
+  return layoutOf(resolve(dir)).polkitRules;
+}
+
 /** A bus that behaves like the system bus (type system, policies enforced) but listens inside the sandbox. */
 function busConfig(layout: SandboxLayout): string {
   const d = layout.dir;
@@ -363,9 +394,11 @@ async function startBus(layout: SandboxLayout): Promise<void> {
 }
 
 async function startPolkitd(layout: SandboxLayout, bus: dbus.MessageBus): Promise<void> {
+  // unshare without --fork execs: the PID we record is polkitd's own
+  const script = `mount --bind ${layout.polkitActions} ${SYSTEM_POLKIT_ACTIONS} && mount --bind ${layout.polkitRules} ${SYSTEM_POLKIT_RULES} && exec ${POLKITD} --no-debug`;
   const child = await spawnDetached(
-    POLKITD,
-    ['--no-debug'],
+    'unshare',
+    ['-m', '--propagation', 'private', 'sh', '-c', script],
     serviceEnv(layout),
     layout.polkitdLog,
     'polkitd',

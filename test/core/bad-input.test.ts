@@ -164,7 +164,7 @@ describe('refused requests', () => {
     expect(sb.hostnameProperty('Location')).toBe('Someone else');
   });
 
-  it('a non-root caller is refused and the refusal is audited (until polkit: root only)', () => {
+  it('a non-root caller without a polkit rule is refused (no session: auth_admin) and the refusal is audited', () => {
     const r = sb.cli(['query', '--json'], { uid: 'nobody' });
     expect(r.code).toBe(1);
     const error = (JSON.parse(r.stdout) as { error: ErrorPayload }).error;
