@@ -1,46 +1,21 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { AuditHead, AuditKind, describeError, OpError, type Plan } from '../contract/index.js';
-import { ManagerClient } from '../client/manager-client.js';
+import { describeError, OpError, type Plan } from '../contract/index.js';
 import { haltPointFromEnv, startCore } from '../core/core.js';
 import { exportLines, sandboxDown, sandboxEnv, sandboxUp } from '../sandbox/host.js';
-import { applyText, auditListText, auditVerifyText, planText, queryText, verifyText } from './render.js';
-
-/** Exit codes as Terraform's -detailed-exitcode: 0 nothing to change, 2 changes (or drift), 1 error. */
-const EXIT = { ok: 0, error: 1, changes: 2 } as const;
-
-const DEFAULT_SANDBOX_DIR = '/run/op-dbus-sandbox';
-const DEFAULT_DATA_DIR = '/var/lib/op-dbus';
-
-interface JsonFlag {
-  json?: boolean;
-}
-
-function print(json: boolean | undefined, data: unknown, text: string): void {
-  process.stdout.write((json === true ? JSON.stringify(data, null, 2) : text) + '\n');
-}
-
-function readDocument(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(e);
-    throw new OpError('InvalidArgument', `cannot read the desired-state file: ${why}`, { file });
-  }
-}
-
-async function withClient<T>(fn: (c: ManagerClient) => Promise<T>): Promise<T> {
-  const client = await ManagerClient.connect();
-  try {
-    return await fn(client);
-  } finally {
-    client.close();
-  }
-}
+import { auditCommand } from './audit-commands.js';
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_SANDBOX_DIR,
+  EXIT,
+  print,
+  readDocument,
+  withClient,
+  type JsonFlag,
+} from './io.js';
+import { applyText, planText, queryText, verifyText } from './render.js';
 
 async function confirm(plan: Plan): Promise<boolean> {
   if (!process.stdin.isTTY) {
@@ -169,58 +144,9 @@ export function buildProgram(): Command {
       process.exitCode = r.inSync ? EXIT.ok : EXIT.changes;
     });
 
-  const audit = program.command('audit').description('the tamper-evident audit log');
-  audit
-    .command('list')
-    .description('list entries, newest first')
-    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10))
-    .option('--before <seq>', 'only entries before this sequence number', (v) => Number.parseInt(v, 10))
-    .addOption(new Option('--kind <kind>', 'only this kind').choices(AuditKind.options))
-    .option('--plugin <name>', 'only this plugin')
-    .option('--text <words>', 'only entries whose summary contains this')
-    .option('--json', 'machine-readable output')
-    .action(
-      async (
-        o: JsonFlag & { limit?: number; before?: number; kind?: AuditKind; plugin?: string; text?: string },
-      ) => {
-        const r = await withClient((c) =>
-          c.call('AuditList', {
-            ...(o.limit !== undefined ? { limit: o.limit } : {}),
-            ...(o.before !== undefined ? { beforeSeq: o.before } : {}),
-            ...(o.kind !== undefined ? { kind: o.kind } : {}),
-            ...(o.plugin !== undefined ? { plugin: o.plugin } : {}),
-            ...(o.text !== undefined ? { text: o.text } : {}),
-          }),
-        );
-        print(o.json, r, auditListText(r));
-      },
-    );
-  audit
-    .command('verify')
-    .description('check every entry and the chain; with --checkpoint, also against a head saved earlier')
-    .option(
-      '--checkpoint <file>',
-      'a JSON file with {size, head}, e.g. the output of an earlier `audit verify --json`',
-    )
-    .option('--json', 'machine-readable output')
-    .action(async (o: JsonFlag & { checkpoint?: string }) => {
-      let checkpoint: AuditHead | undefined;
-      if (o.checkpoint !== undefined) {
-        const parsed = AuditHead.safeParse(JSON.parse(readDocument(o.checkpoint)));
-        if (!parsed.success)
-          throw new OpError('InvalidArgument', 'not a checkpoint: expected {size, head}', {
-            file: o.checkpoint,
-          });
-        checkpoint = { size: parsed.data.size, head: parsed.data.head };
-      }
-      const r = await withClient((c) =>
-        c.call('AuditVerify', checkpoint !== undefined ? { checkpoint } : {}),
-      );
-      print(o.json, r, auditVerifyText(r));
-      process.exitCode = r.ok ? EXIT.ok : EXIT.error;
-    });
-
+  program.addCommand(auditCommand());
   program.command('serve', 'serve the console on 127.0.0.1', { executableFile: '../serve/serve-main.js' });
+
   const sandbox = program
     .command('sandbox')
     .description('a private system-like bus with polkitd, hostnamed and the core');

@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { OpError } from '../contract/index.js';
+import { ManagerClient } from '../client/manager-client.js';
+
+/** Exit codes as Terraform's -detailed-exitcode: 0 nothing to change, 2 changes (or drift), 1 error. */
+export const EXIT = { ok: 0, error: 1, changes: 2 } as const;
+
+export const DEFAULT_SANDBOX_DIR = '/run/op-dbus-sandbox';
+export const DEFAULT_DATA_DIR = '/var/lib/op-dbus';
+
+export interface JsonFlag {
+  json?: boolean;
+}
+
+/** Prints data as JSON with --json, else as text for a person. */
+export function print(json: boolean | undefined, data: unknown, text: string): void {
+  process.stdout.write((json === true ? JSON.stringify(data, null, 2) : text) + '\n');
+}
+
+/** Reads a file the user named; a failure names the file. */
+export function readDocument(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(e);
+    throw new OpError('InvalidArgument', `cannot read the desired-state file: ${why}`, { file });
+  }
+}
+
+/** Connects to the core, runs fn, and always disconnects. */
+export async function withClient<T>(fn: (c: ManagerClient) => Promise<T>): Promise<T> {
+  const client = await ManagerClient.connect();
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
