@@ -17,7 +17,6 @@ export const ErrorCode = z.enum([
   'VerifyFailed',
   'NotAuthorized',
   'AuditCorrupt',
-  'Recovering',
   'Internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

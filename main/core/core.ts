@@ -8,6 +8,7 @@ import { ApplyJournal } from '../engine/journal.js';
 import { PluginRegistry } from '../engine/registry.js';
 import { HostnamePlugin } from '../../plugins/hostname/index.js';
 import { chooseAuthority, type Authority } from './authority.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { Manager1Service } from './service.js';
 
 export interface CoreOptions {
@@ -25,7 +26,14 @@ export interface RunningCore {
 export async function startCore(o: CoreOptions): Promise<RunningCore> {
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
-  const audit = AuditLog.open(join(o.dataDir, 'audit.sqlite'));
+  const lock = DataDirLock.acquire(o.dataDir);
+  let audit: AuditLog;
+  try {
+    audit = AuditLog.open(join(o.dataDir, 'audit.sqlite'));
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   let bus: MessageBus | undefined;
   try {
     bus = await connectSystemBus();
@@ -57,11 +65,10 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         AuditVerify: (req) => audit.verify(req.checkpoint),
       },
     });
-    // own the name first, so a second core fails fast; calls get "Recovering" until recovery is done
-    await service.claimName();
+    // recover before taking the name: clients reach the core only once the host is consistent
     const recovered = await engine.recover();
     if (recovered !== undefined) log(recovered);
-    service.markReady();
+    await service.claimName();
     log(
       `op-dbus core ready on ${process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'the system bus'}, data in ${o.dataDir}`,
     );
@@ -70,11 +77,13 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         await service.release();
         connected.disconnect();
         audit.close();
+        lock.release();
       },
     };
   } catch (e) {
     bus?.disconnect();
     audit.close();
+    lock.release();
     throw e;
   }
 }

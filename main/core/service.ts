@@ -40,7 +40,6 @@ export interface ServiceOptions {
  * Interface class, because every call needs the sender's unique name for authorisation.
  */
 export class Manager1Service {
-  private ready = false;
   private readonly handler = (msg: Message): boolean => this.onMessage(msg);
 
   constructor(private readonly o: ServiceOptions) {}
@@ -55,11 +54,6 @@ export class Manager1Service {
         dbus: { service: BUS_NAME },
       });
     }
-  }
-
-  /** From now on, calls are served; before, they get a Recovering error. */
-  markReady(): void {
-    this.ready = true;
   }
 
   emitProgress(p: ApplyProgress): void {
@@ -113,11 +107,6 @@ export class Manager1Service {
   }
 
   private async run(msg: Message, method: MethodName): Promise<unknown> {
-    if (!this.ready)
-      throw new OpError(
-        'Recovering',
-        'the core is starting (recovering an unfinished apply); try again shortly',
-      );
     if (msg.signature !== 's' || typeof msg.body[0] !== 'string') {
       throw new OpError(
         'InvalidArgument',
