@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline/promises';
+import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { describeError, OpError, type Plan } from '../contract/index.js';
@@ -33,8 +34,9 @@ async function confirm(plan: Plan): Promise<boolean> {
   }
 }
 
-function cliPath(): string {
-  return fileURLToPath(import.meta.url);
+/** How to start this same program again: the packaged single executable is its own interpreter. */
+function selfCommand(): string[] {
+  return isSea() ? [process.execPath] : [process.execPath, fileURLToPath(import.meta.url)];
 }
 
 /** The whole command tree; `run` parses argv and maps errors to exit codes. */
@@ -160,7 +162,7 @@ export function buildProgram(): Command {
     .action(async (o: { dir: string; core: boolean }) => {
       const env = await sandboxUp({
         dir: o.dir,
-        ...(o.core ? { coreCommand: [process.execPath, cliPath(), 'core'] } : {}),
+        ...(o.core ? { coreCommand: [...selfCommand(), 'core'] } : {}),
       });
       process.stdout.write(exportLines(env) + '\n');
     });
@@ -200,4 +202,4 @@ export async function run(argv: string[]): Promise<void> {
   }
 }
 
-await run(process.argv);
+void run(process.argv);

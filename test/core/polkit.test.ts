@@ -52,6 +52,16 @@ const audit = (): AuditRow[] =>
   (JSON.parse(sb.cli(['audit', 'list', '--json']).stdout) as { entries: AuditRow[] }).entries;
 
 describe('polkit on every call', () => {
+  it("polkitd loaded our actions with the policy's defaults", () => {
+    const r = spawnSync('pkaction', ['--action-id', 'org.opdbus.apply', '--verbose'], {
+      env: sb.childEnv,
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/implicit active:\s+auth_admin_keep/);
+    expect(r.stdout).toMatch(/implicit any:\s+auth_admin/);
+  });
+
   it('the allowed uid applies a change that an independent reader sees; the audit names uid and action', () => {
     const r = sb.cli(['apply', writeDocument(docs, 'nobody.json', doc('Set by nobody')), '--yes'], {
       uid: 'nobody',

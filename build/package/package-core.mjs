@@ -1,0 +1,82 @@
+// Packages op-dbus (CLI and core) as a Node single-executable application, for hosts whose
+// distribution Node is older or absent: one binary (this machine's Node 20 with our bundle injected)
+// and, beside it, the native addon it loads from disk (better-sqlite3, built for the same Node ABI).
+// Usage: node build/package/package-core.mjs [outDir]   (after `npm run build`)
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const out = resolve(process.argv[2] ?? join(root, 'dist/package/op-dbus'));
+const work = join(root, 'dist/package/work');
+const entry = join(root, 'dist/main/cli/op-dbus.js');
+if (!existsSync(entry)) throw new Error(`${entry} is missing: run npm run build first`);
+
+rmSync(out, { recursive: true, force: true });
+rmSync(work, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+mkdirSync(work, { recursive: true });
+
+// A single-executable application runs one CommonJS script whose require() reaches only Node's
+// builtins: the banner swaps in a require() that resolves from the binary's own directory.
+const bundle = join(work, 'op-dbus.cjs');
+await build({
+  entryPoints: [entry],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  // ESM builds first: jsonc-parser's UMD build requires its parts at run time, which a bundle cannot follow
+  mainFields: ['module', 'main'],
+  target: 'node20',
+  outfile: bundle,
+  // x11: dbus-next's session-bus discovery through X11, never used for the system bus
+  external: ['better-sqlite3', 'usocket', 'x11'],
+  define: { 'import.meta.url': 'importMetaUrl' },
+  banner: {
+    js: [
+      'var require = require("node:module").createRequire(process.execPath);',
+      'var importMetaUrl = require("node:url").pathToFileURL(process.execPath).href;',
+    ].join('\n'),
+  },
+  logLevel: 'warning',
+});
+
+const blob = join(work, 'sea-prep.blob');
+const config = join(work, 'sea-config.json');
+writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true }));
+execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: 'inherit' });
+
+const binary = join(out, 'op-dbus');
+copyFileSync(process.execPath, binary);
+chmodSync(binary, 0o755);
+execFileSync(
+  process.execPath,
+  [
+    join(root, 'node_modules/postject/dist/cli.js'),
+    binary,
+    'NODE_SEA_BLOB',
+    blob,
+    '--sentinel-fuse',
+    'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+  ],
+  { stdio: 'inherit' },
+);
+
+// the native addon and the two small modules it loads itself with, beside the binary
+for (const mod of ['bindings', 'file-uri-to-path']) {
+  cpSync(join(root, 'node_modules', mod), join(out, 'node_modules', mod), { recursive: true });
+}
+const sqlite = join(root, 'node_modules/better-sqlite3');
+const sqliteOut = join(out, 'node_modules/better-sqlite3');
+for (const part of ['package.json', 'lib', 'LICENSE', 'build/Release/better_sqlite3.node']) {
+  cpSync(join(sqlite, part), join(sqliteOut, part), { recursive: true });
+}
+
+// the system integration files, as an installer would place them
+cpSync(join(root, 'build/dbus'), join(out, 'build/dbus'), { recursive: true });
+cpSync(join(root, 'build/polkit'), join(out, 'build/polkit'), { recursive: true });
+cpSync(join(root, 'build/systemd'), join(out, 'build/systemd'), { recursive: true });
+rmSync(work, { recursive: true, force: true });
+process.stdout.write(`${binary}\n`);

@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sandboxDown, sandboxUp } from '../main/sandbox/host.js';
+import { ROOT } from './support/sandbox.js';
+
+// The core packaged as a Node single-executable application with its native addon beside it, run
+// with an environment that has no Node on PATH: what a host with an older (or no) distribution Node gets.
+const out = join(ROOT, 'dist/package/op-dbus');
+const binary = join(out, 'op-dbus');
+let dir: string;
+let bare: string[];
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [join(ROOT, 'build/package/package-core.mjs'), out], {
+    stdio: 'pipe',
+    timeout: 120_000,
+  });
+  const parent = mkdtempSync(join(tmpdir(), 'opdbus-sea-'));
+  chmodSync(parent, 0o755);
+  dir = join(parent, 'sb');
+  const env = {
+    DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${dir}/system_bus_socket`,
+    OP_DBUS_DATA_DIR: `${dir}/data`,
+  };
+  // env -i: nothing of this test's environment (and no PATH with node) reaches the packaged core
+  bare = ['env', '-i', 'PATH=/usr/sbin:/sbin', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+  await sandboxUp({ dir, coreCommand: [...bare, binary, 'core'] });
+}, 180_000);
+afterAll(async () => {
+  if (dir !== undefined) await sandboxDown(dir);
+});
+
+describe('the single-executable package', () => {
+  it('the binary is Node with our bundle injected, and loads better-sqlite3 from beside it', () => {
+    const r = spawnSync(bare[0] as string, [...bare.slice(1), binary, '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Usage: op-dbus/);
+    expect(spawnSync('sh', ['-c', `PATH=/usr/sbin:/sbin command -v node`]).status).not.toBe(0);
+  });
+
+  it('runs the core and the CLI: plan, apply, audit verify', () => {
+    const run = (...args: string[]) =>
+      spawnSync(bare[0] as string, [...bare.slice(1), binary, ...args], { encoding: 'utf8' });
+    const doc = join(dir, '..', 'sea.json');
+    writeFileSync(doc, JSON.stringify({ version: 1, plugins: { hostname: { location: 'Packaged' } } }));
+    expect(run('plan', doc).status).toBe(2);
+    const apply = run('apply', doc, '--yes', '--json');
+    expect(apply.stderr).not.toMatch(/error/i);
+    expect(apply.status).toBe(0);
+    expect(readFileSync(join(dir, 'etc-upper/machine-info'), 'utf8')).toMatch(/^LOCATION=Packaged$/m);
+    expect(run('audit', 'verify').status).toBe(0);
+    expect(readFileSync(join(dir, 'core.log'), 'utf8')).toMatch(/op-dbus core ready/);
+  });
+});
