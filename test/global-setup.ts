@@ -1,15 +1,19 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-/** Tests run the CLI and the core as real processes, from the compiled tree: build it once first. */
+/**
+ * Tests run the CLI and the core as real processes, from the compiled tree: build it once first.
+ * Type errors are `npm run typecheck`'s to report (the test command runs it first); tsc still emits,
+ * so a type error elsewhere does not hide what the tests would say.
+ */
 export default function setup(): void {
   const root = resolve(import.meta.dirname, '..');
-  execFileSync(
-    process.execPath,
-    [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: root,
-      stdio: 'inherit',
-    },
-  );
+  const r = spawnSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (!existsSync(resolve(root, 'dist/main/cli/op-dbus.js'))) {
+    throw new Error(`the build produced no dist/main/cli/op-dbus.js (tsc exit ${String(r.status)})`);
+  }
 }

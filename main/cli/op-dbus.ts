@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { createInterface } from 'node:readline/promises';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -50,16 +52,32 @@ export function buildProgram(): Command {
     .command('core')
     .description('run the core (org.opdbus.Manager1) on the system bus, in the foreground')
     .option('--data-dir <dir>', 'state, journal and audit log (env OP_DBUS_DATA_DIR)')
-    .action(async (o: { dataDir?: string }) => {
+    .option(
+      '--private-bus <dir>',
+      'the pkexec path: serve on a private bus in DIR for the user who ran pkexec',
+    )
+    .action(async (o: { dataDir?: string; privateBus?: string }) => {
       const dataDir = o.dataDir ?? process.env['OP_DBUS_DATA_DIR'] ?? DEFAULT_DATA_DIR;
+      const privateBus =
+        o.privateBus === undefined
+          ? undefined
+          : { dir: o.privateBus, uid: Number(process.env['PKEXEC_UID'] ?? process.getuid?.() ?? 0) };
       const core = await startCore({
         dataDir,
+        privateBus,
         haltAt: haltPointFromEnv(process.env['OP_DBUS_TEST_HALT_AT']),
+        // on the pkexec path stderr is the client's pipe, which goes away with it: log beside the bus
+        ...(privateBus !== undefined
+          ? { log: (line: string) => appendFileSync(join(privateBus.dir, 'core.log'), line + '\n') }
+          : {}),
       });
+      const parent = process.ppid;
       await new Promise<void>((resolve) => {
         const stop = (): void => resolve();
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
+        // on the pkexec path the core lives as long as the client that started it
+        if (privateBus !== undefined) setInterval(() => process.ppid !== parent && stop(), 200).unref();
       });
       await core.stop();
     });

@@ -11,7 +11,15 @@ import {
   type RequestOf,
   type ResponseOf,
 } from '../contract/index.js';
-import { callMethod, connectSystemBus, type Message, type MessageBus } from '../dbus/calls.js';
+import {
+  callMethod,
+  connectBus,
+  connectSystemBus,
+  nameReachable,
+  type Message,
+  type MessageBus,
+} from '../dbus/calls.js';
+import { startCoreWithPkexec } from './pkexec-launcher.js';
 
 const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
 const TIMEOUTS: Partial<Record<MethodName, number>> = {
@@ -24,9 +32,19 @@ const TIMEOUTS: Partial<Record<MethodName, number>> = {
 export class ManagerClient {
   private constructor(private readonly bus: MessageBus) {}
 
-  /** Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). */
-  static async connect(): Promise<ManagerClient> {
-    return new ManagerClient(await connectSystemBus());
+  /**
+   * Connects to the core on the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). With `pkexec`
+   * (default: env OP_DBUS_PKEXEC=1), where no core runs there, starts one through pkexec on a
+   * private bus: same API, same polkit checks.
+   */
+  static async connect(opts: { pkexec?: boolean } = {}): Promise<ManagerClient> {
+    const bus = await connectSystemBus();
+    const pkexec = opts.pkexec ?? process.env['OP_DBUS_PKEXEC'] === '1';
+    if (!pkexec || (await nameReachable(bus, BUS_NAME))) return new ManagerClient(bus);
+    bus.disconnect();
+    return new ManagerClient(
+      await connectBus(await startCoreWithPkexec(process.env['OP_DBUS_CORE_LAUNCHER'])),
+    );
   }
 
   /**

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import dbus from 'dbus-next';
 import type { Action } from '../contract/index.js';
 import { callMethod, type MessageBus } from '../dbus/calls.js';
@@ -6,6 +7,8 @@ import { callMethod, type MessageBus } from '../dbus/calls.js';
 export interface Caller {
   sender: string;
   uid: number | null;
+  /** The caller's process, as the bus daemon knows it (needed where polkit cannot see the bus). */
+  pid: number | null;
   /** The call carried ALLOW_INTERACTIVE_AUTHORIZATION: polkit may ask the user (through an agent). */
   interactive: boolean;
 }
@@ -52,27 +55,46 @@ const POLKIT = {
 const ALLOW_USER_INTERACTION = 0x1;
 
 /**
- * polkit's CheckAuthorization with the caller's unique bus name as subject: polkit resolves the
- * name to the process and its session itself, so the core never trusts a pid or uid the caller claims.
+ * How polkit is told who the caller is. On the system bus: the caller's unique bus name, which
+ * polkitd resolves to the process and its session itself. On the pkexec path's private bus, which
+ * polkitd cannot see: the caller's process (pid, start time, uid) as that bus daemon vouches for it;
+ * the start time guards against a reused pid.
  */
+export type SubjectKind = 'system-bus-name' | 'unix-process';
+
+/** polkit's CheckAuthorization for every call; no answer from polkit is a refusal. */
 export class PolkitAuthority implements Authority {
-  constructor(private readonly bus: MessageBus) {}
+  constructor(
+    private readonly systemBus: MessageBus,
+    private readonly subjectKind: SubjectKind = 'system-bus-name',
+  ) {}
+
+  private subject(caller: Caller): [string, Record<string, dbus.Variant>] {
+    if (this.subjectKind === 'system-bus-name') {
+      return ['system-bus-name', { name: new dbus.Variant('s', caller.sender) }];
+    }
+    if (caller.pid === null || caller.uid === null) {
+      throw new Error('the private bus did not say which process is calling');
+    }
+    return [
+      'unix-process',
+      {
+        pid: new dbus.Variant('u', caller.pid),
+        'start-time': new dbus.Variant('t', processStartTime(caller.pid)),
+        uid: new dbus.Variant('i', caller.uid),
+      },
+    ];
+  }
 
   async authorize(caller: Caller, action: Action): Promise<Decision> {
     const id = actionId(action);
     let result: unknown;
     try {
-      [result] = await callMethod(this.bus, {
+      [result] = await callMethod(this.systemBus, {
         ...POLKIT,
         member: 'CheckAuthorization',
         signature: '(sa{sv})sa{ss}us',
-        body: [
-          ['system-bus-name', { name: new dbus.Variant('s', caller.sender) }],
-          id,
-          {},
-          caller.interactive ? ALLOW_USER_INTERACTION : 0,
-          '',
-        ],
+        body: [this.subject(caller), id, {}, caller.interactive ? ALLOW_USER_INTERACTION : 0, ''],
         // an interactive check waits for the person at the agent's password prompt
         timeoutMs: caller.interactive ? 5 * 60_000 : 25_000,
       });
@@ -97,8 +119,19 @@ export class PolkitAuthority implements Authority {
   }
 }
 
+/** Field 22 of /proc/PID/stat: the process's start time in clock ticks since boot. */
+export function processStartTime(pid: number): bigint {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name (field 2) may contain spaces and parentheses: count fields after its last ')'
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return BigInt(fields[19] ?? '0');
+}
+
 /** polkit when it is on the bus (now or by activation), otherwise root only. */
-export async function chooseAuthority(bus: MessageBus): Promise<Authority> {
+export async function chooseAuthority(
+  bus: MessageBus,
+  subjectKind: SubjectKind = 'system-bus-name',
+): Promise<Authority> {
   const [owned] = await callMethod(bus, {
     destination: 'org.freedesktop.DBus',
     path: '/org/freedesktop/DBus',
@@ -107,13 +140,15 @@ export async function chooseAuthority(bus: MessageBus): Promise<Authority> {
     signature: 's',
     body: [POLKIT.destination],
   });
-  if (owned === true) return new PolkitAuthority(bus);
+  if (owned === true) return new PolkitAuthority(bus, subjectKind);
   const [activatable] = await callMethod(bus, {
     destination: 'org.freedesktop.DBus',
     path: '/org/freedesktop/DBus',
     interface: 'org.freedesktop.DBus',
     member: 'ListActivatableNames',
   });
-  if (Array.isArray(activatable) && activatable.includes(POLKIT.destination)) return new PolkitAuthority(bus);
+  if (Array.isArray(activatable) && activatable.includes(POLKIT.destination)) {
+    return new PolkitAuthority(bus, subjectKind);
+  }
   return new RootOnlyAuthority('polkit (org.freedesktop.PolicyKit1) is not on this bus');
 }

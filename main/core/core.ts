@@ -1,18 +1,25 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../audit/log.js';
 import { OpError } from '../contract/index.js';
-import { connectSystemBus, type MessageBus } from '../dbus/calls.js';
+import { connectBus, connectSystemBus, type MessageBus } from '../dbus/calls.js';
 import { HALT_POINTS, StateEngine, type HaltPoint } from '../engine/engine.js';
 import { ApplyJournal } from '../engine/journal.js';
 import { PluginRegistry } from '../engine/registry.js';
 import { HostnamePlugin } from '../../plugins/hostname/index.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { startPrivateBus, type PrivateBus } from './private-bus.js';
 import { Manager1Service } from './service.js';
 
 export interface CoreOptions {
   dataDir: string;
+  /**
+   * The pkexec path: serve Manager1 on a private bus in this directory for this user instead of
+   * the system bus (which still carries polkit and the plugins' services), and stop when the
+   * process that started the core goes away.
+   */
+  privateBus?: { dir: string; uid: number } | undefined;
   authority?: Authority;
   haltAt?: HaltPoint | undefined;
   log?: (line: string) => void;
@@ -26,7 +33,8 @@ export interface RunningCore {
 export async function startCore(o: CoreOptions): Promise<RunningCore> {
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
-  const lock = DataDirLock.acquire(o.dataDir);
+  // a core that is stopping (e.g. the previous pkexec session's) gets a few seconds to let go
+  const lock = await DataDirLock.acquireWaiting(o.dataDir, 5000);
   let audit: AuditLog;
   try {
     audit = AuditLog.open(join(o.dataDir, 'audit.sqlite'));
@@ -35,10 +43,18 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     throw e;
   }
   let bus: MessageBus | undefined;
+  let privateBus: PrivateBus | undefined;
+  let serviceBus: MessageBus | undefined;
   try {
     bus = await connectSystemBus();
     const connected = bus;
-    const authority = o.authority ?? (await chooseAuthority(bus));
+    if (o.privateBus !== undefined) {
+      privateBus = await startPrivateBus(o.privateBus.dir, o.privateBus.uid);
+      serviceBus = await connectBus(privateBus.address);
+    }
+    const authority =
+      o.authority ??
+      (await chooseAuthority(bus, privateBus === undefined ? 'system-bus-name' : 'unix-process'));
     log(`authorisation: ${authority.constructor.name}`);
     const registry = new PluginRegistry([new HostnamePlugin(() => connected)]);
     const engine = new StateEngine({
@@ -50,7 +66,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       onProgress: (p) => service.emitProgress(p),
     });
     const service = new Manager1Service({
-      bus,
+      bus: serviceBus ?? bus,
       authority,
       onDenied: (actor, method, reason) =>
         audit.append({ kind: 'auth-denied', actor, plugin: null, summary: `denied ${method}: ${reason}` }),
@@ -69,18 +85,27 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     const recovered = await engine.recover();
     if (recovered !== undefined) log(recovered);
     await service.claimName();
-    log(
-      `op-dbus core ready on ${process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'the system bus'}, data in ${o.dataDir}`,
-    );
+    const servedOn = privateBus?.address ?? process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'the system bus';
+    if (o.privateBus !== undefined && privateBus !== undefined) {
+      // the client that ran pkexec waits for this file, then connects
+      writeFileSync(join(o.privateBus.dir, 'address'), `${privateBus.address}\n`, { mode: 0o644 });
+    }
+    log(`op-dbus core ready on ${servedOn}, data in ${o.dataDir}`);
+    const pb = privateBus;
+    const sb = serviceBus;
     return {
       async stop() {
         await service.release();
+        sb?.disconnect();
+        pb?.stop();
         connected.disconnect();
         audit.close();
         lock.release();
       },
     };
   } catch (e) {
+    serviceBus?.disconnect();
+    privateBus?.stop();
     bus?.disconnect();
     audit.close();
     lock.release();

@@ -10,6 +10,19 @@ import { OpError } from '../contract/index.js';
 export class DataDirLock {
   private constructor(private readonly file: string) {}
 
+  /** Waits up to waitMs for a live owner to let go (a core that is stopping), then gives up. */
+  static async acquireWaiting(dataDir: string, waitMs: number): Promise<DataDirLock> {
+    const until = Date.now() + waitMs;
+    for (;;) {
+      try {
+        return DataDirLock.acquire(dataDir);
+      } catch (e) {
+        if (Date.now() > until || !(e instanceof OpError)) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
   static acquire(dataDir: string): DataDirLock {
     const file = join(dataDir, 'core.lock');
     for (let attempt = 0; attempt < 2; attempt++) {

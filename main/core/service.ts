@@ -12,7 +12,7 @@ import {
   type AuditActor,
   type MethodName,
 } from '../contract/index.js';
-import { callerUid, type Message, type MessageBus } from '../dbus/calls.js';
+import { callerPid, callerUid, type Message, type MessageBus } from '../dbus/calls.js';
 import { issuePointer } from '../engine/document.js';
 import type { Authority, Caller } from './authority.js';
 
@@ -114,9 +114,14 @@ export class Manager1Service {
       );
     }
     const spec = Manager1[method];
+    const [uid, pid] = await Promise.all([
+      callerUid(this.o.bus, msg.sender),
+      callerPid(this.o.bus, msg.sender),
+    ]);
     const caller: Caller = {
       sender: msg.sender,
-      uid: await callerUid(this.o.bus, msg.sender),
+      uid,
+      pid,
       interactive: (msg.flags & ALLOW_INTERACTIVE_AUTHORIZATION) !== 0,
     };
     const decision = await this.o.authority.authorize(caller, spec.action);

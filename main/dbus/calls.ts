@@ -22,8 +22,12 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 
 /** Connects to the system bus named by DBUS_SYSTEM_BUS_ADDRESS (or the real one), failing fast when absent. */
 export async function connectSystemBus(): Promise<MessageBus> {
-  const address = process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'unix:path=/run/dbus/system_bus_socket';
-  const bus = dbus.systemBus();
+  return connectBus(process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'unix:path=/run/dbus/system_bus_socket');
+}
+
+/** Connects to the bus at an address (the system bus, or the pkexec path's private bus). */
+export async function connectBus(address: string): Promise<MessageBus> {
+  const bus = dbus.sessionBus({ busAddress: address });
   try {
     await withTimeout(
       new Promise<void>((resolve, reject) => {
@@ -124,6 +128,23 @@ export async function callerUid(bus: MessageBus, sender: string): Promise<number
       body: [sender],
     });
     return typeof uid === 'number' ? uid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The pid of the process behind a unique bus name, as the bus daemon knows it. */
+export async function callerPid(bus: MessageBus, sender: string): Promise<number | null> {
+  try {
+    const [pid] = await callMethod(bus, {
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'GetConnectionUnixProcessID',
+      signature: 's',
+      body: [sender],
+    });
+    return typeof pid === 'number' ? pid : null;
   } catch {
     return null;
   }

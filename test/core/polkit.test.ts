@@ -100,12 +100,19 @@ describe('polkit on every call', () => {
     }
   });
 
-  it('a user no rule mentions is refused even read', () => {
+  it('a user no rule mentions, outside a session, is told authentication is required, and nothing changes', () => {
     const r = sb.cli(['query', '--json'], { uid: 'bin' });
     expect(r.code).toBe(1);
-    expect((JSON.parse(r.stdout) as { error: ErrorPayload }).error.message).toMatch(
-      /not authorised: org\.opdbus\.read/,
+    const error = (JSON.parse(r.stdout) as { error: ErrorPayload }).error;
+    expect(error.message).toMatch(/not authorised: org\.opdbus\.read \(authentication is required/);
+    const apply = sb.cli(['apply', writeDocument(docs, 'bin.json', doc('Set by bin')), '--yes'], {
+      uid: 'bin',
+    });
+    expect(apply.code).toBe(1);
+    expect(apply.stderr).toMatch(
+      /NotAuthorized: not authorised: org\.opdbus\.plan \(authentication is required/,
     );
+    expect(sb.machineInfo()['LOCATION']).toBe('Set by nobody');
   });
 
   it('a rule change takes effect without restarting anything', async () => {

@@ -22,11 +22,11 @@ export class TestSandbox {
     readonly env: SandboxEnv,
   ) {}
 
-  static async start(): Promise<TestSandbox> {
+  static async start(opts: { core?: boolean } = {}): Promise<TestSandbox> {
     const parent = mkdtempSync(join(tmpdir(), 'opdbus-test-'));
     chmodSync(parent, 0o755); // polkitd (its own uid) must reach the bus socket below it
     const dir = join(parent, 'sb');
-    const env = await sandboxUp({ dir, coreCommand: CORE_COMMAND });
+    const env = await sandboxUp({ dir, ...(opts.core === false ? {} : { coreCommand: CORE_COMMAND }) });
     // clients in this test process (ManagerClient, dbus-next) find the sandbox's bus through this
     process.env['DBUS_SYSTEM_BUS_ADDRESS'] = env.DBUS_SYSTEM_BUS_ADDRESS;
     return new TestSandbox(dir, env);
