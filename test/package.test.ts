@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxDown, sandboxUp } from '../main/sandbox/host.js';
@@ -53,5 +53,34 @@ describe('the single-executable package', () => {
     expect(readFileSync(join(dir, 'etc-upper/machine-info'), 'utf8')).toMatch(/^LOCATION=Packaged$/m);
     expect(run('audit', 'verify').status).toBe(0);
     expect(readFileSync(join(dir, 'core.log'), 'utf8')).toMatch(/op-dbus core ready/);
+  });
+
+  it('build/install.sh stages every file where the activation file, unit and policy expect it', () => {
+    const stage = join(dir, '..', 'stage');
+    execFileSync(join(ROOT, 'build/install.sh'), [out], {
+      env: { ...process.env, DESTDIR: stage },
+      stdio: 'pipe',
+    });
+    for (const f of [
+      'usr/lib/op-dbus/op-dbus',
+      'usr/lib/op-dbus/op-dbus-core',
+      'usr/lib/op-dbus/node_modules/better-sqlite3/build/Release/better_sqlite3.node',
+      'usr/share/dbus-1/system.d/org.opdbus.Manager1.conf',
+      'usr/share/dbus-1/system-services/org.opdbus.Manager1.service',
+      'usr/share/polkit-1/actions/org.opdbus.policy',
+      'usr/lib/systemd/system/op-dbus.service',
+    ]) {
+      expect(existsSync(join(stage, f)), f).toBe(true);
+    }
+    // the paths the system files name are the ones installed
+    const unit = readFileSync(join(stage, 'usr/lib/systemd/system/op-dbus.service'), 'utf8');
+    expect(unit).toMatch(/^ExecStart=\/usr\/lib\/op-dbus\/op-dbus core /m);
+    const policy = readFileSync(join(stage, 'usr/share/polkit-1/actions/org.opdbus.policy'), 'utf8');
+    expect(policy).toContain(
+      '<annotate key="org.freedesktop.policykit.exec.path">/usr/lib/op-dbus/op-dbus-core</annotate>',
+    );
+    expect(readFileSync(join(stage, 'usr/lib/op-dbus/op-dbus-core'), 'utf8')).toContain(
+      'exec /usr/lib/op-dbus/op-dbus core --private-bus',
+    );
   });
 });

@@ -8,6 +8,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
+// native addons are loaded from disk beside the binary; each with the files it needs at run time
+const NATIVE = ['better-sqlite3', 'zstd-napi'];
+const NATIVE_FILES = {
+  'better-sqlite3': ['package.json', 'lib', 'LICENSE', 'build/Release/better_sqlite3.node'],
+  'zstd-napi': ['package.json', 'binding.js', 'dist', 'LICENSE', 'NOTICE', 'build/Release/binding.node'],
+};
+const NATIVE_DEPENDENCIES = ['bindings', 'file-uri-to-path'];
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const out = resolve(process.argv[2] ?? join(root, 'dist/package/op-dbus'));
 const work = join(root, 'dist/package/work');
@@ -32,7 +40,7 @@ await build({
   target: 'node20',
   outfile: bundle,
   // x11: dbus-next's session-bus discovery through X11, never used for the system bus
-  external: ['better-sqlite3', 'usocket', 'x11'],
+  external: [...NATIVE, 'usocket', 'x11'],
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: {
     js: [
@@ -64,14 +72,14 @@ execFileSync(
   { stdio: 'inherit' },
 );
 
-// the native addon and the two small modules it loads itself with, beside the binary
-for (const mod of ['bindings', 'file-uri-to-path']) {
+// the native addons and the small modules they load themselves with, beside the binary
+for (const mod of NATIVE_DEPENDENCIES) {
   cpSync(join(root, 'node_modules', mod), join(out, 'node_modules', mod), { recursive: true });
 }
-const sqlite = join(root, 'node_modules/better-sqlite3');
-const sqliteOut = join(out, 'node_modules/better-sqlite3');
-for (const part of ['package.json', 'lib', 'LICENSE', 'build/Release/better_sqlite3.node']) {
-  cpSync(join(sqlite, part), join(sqliteOut, part), { recursive: true });
+for (const mod of NATIVE) {
+  for (const part of NATIVE_FILES[mod]) {
+    cpSync(join(root, 'node_modules', mod, part), join(out, 'node_modules', mod, part), { recursive: true });
+  }
 }
 
 // the system integration files, as an installer would place them
