@@ -18,6 +18,7 @@ import {
   withClient,
   type JsonFlag,
 } from './io.js';
+import { readTopology, topologyJson, topologyText } from '../topology/index.js';
 import { applyText, planText, queryText, verifyText } from './render.js';
 
 async function confirm(plan: Plan): Promise<boolean> {
@@ -162,6 +163,20 @@ export function buildProgram(): Command {
       const r = await withClient((c) => c.call('Verify', { document: readDocument(file), file }));
       print(o.json, r, verifyText(r));
       process.exitCode = r.inSync ? EXIT.ok : EXIT.changes;
+    });
+
+  program
+    .command('topology')
+    .description('CPU, cache and NUMA topology read from sysfs (no core needed)')
+    .option(
+      '--sysfs-root <dir>',
+      'read this sysfs tree instead of /sys (e.g. a saved copy of another machine)',
+      '/sys',
+    )
+    .option('--json', 'machine-readable output')
+    .action((o: JsonFlag & { sysfsRoot: string }) => {
+      const t = readTopology(o.sysfsRoot);
+      print(o.json, topologyJson(t), topologyText(t));
     });
 
   program.addCommand(auditCommand());
