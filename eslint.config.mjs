@@ -23,6 +23,18 @@ const onlyContract = [
     message: 'the renderer and the Electron shell import only the contract (main/contract)',
   },
 ];
+// The Electron main process is a Node process and a D-Bus client of the core like the CLI and
+// `serve` (polkit checks it as the user who runs it): it may use the client, nothing else of main/.
+const contractOrClient = [
+  {
+    regex: '(^|/)main/(?!contract/|client/)',
+    message: 'the Electron main process imports only the contract and the D-Bus client',
+  },
+  {
+    regex: '(^|/)(plugins|native)/',
+    message: 'the Electron main process imports only the contract and the D-Bus client',
+  },
+];
 const noNode = [
   {
     regex: '^(node:.*|fs|path|child_process|os|net|dbus-next|better-sqlite3|electron)(/.*)?$',
@@ -53,5 +65,6 @@ export default tseslint.config(
     },
   },
   { files: ['electron/**'], rules: { 'no-restricted-imports': restrict(onlyContract) } },
+  { files: ['electron/main.ts'], rules: { 'no-restricted-imports': restrict(contractOrClient) } },
   { files: ['renderer/**'], rules: { 'no-restricted-imports': restrict(onlyContract, noNode) } },
 );

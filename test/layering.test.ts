@@ -48,6 +48,16 @@ describe('layering lint rules', () => {
     expect(m.join()).toMatch(/contract imports nothing/);
   });
 
+  it('lets the Electron main process use the D-Bus client, but not the preload, and nothing else of main/', async () => {
+    const client = "import { ManagerClient } from '../main/client/manager-client.js';\nvoid ManagerClient;\n";
+    expect(await messages('electron/main.ts', client)).toEqual([]);
+    expect((await messages('electron/preload.ts', client)).join()).toMatch(/import only the contract/);
+    const engine = "import { StateEngine } from '../main/engine/engine.js';\nvoid StateEngine;\n";
+    expect((await messages('electron/main.ts', engine)).join()).toMatch(
+      /only the contract and the D-Bus client/,
+    );
+  });
+
   it('keeps Node modules out of the renderer', async () => {
     const m = await messages(
       'renderer/src/x.ts',

@@ -5,3 +5,4 @@
 export * from './errors.js';
 export * from './payloads.js';
 export * from './manager1.js';
+export * from './relay.js';

@@ -1,0 +1,222 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestSandbox } from '../test/support/sandbox.js';
+import {
+  launchChromium,
+  openDocumentFile,
+  screenshot,
+  startServe,
+  typeOverWord,
+  type ServeProcess,
+} from './support/console.js';
+
+// The console end to end on a real sandbox: private dbus-daemon, polkitd, systemd-hostnamed in an
+// overlay, the core; `op-dbus serve` as a separate process; Debian's Chromium driving the UI.
+// Independent readers check every claim: the CLI's audit list, busctl, hostnamed's machine-info.
+
+let sb: TestSandbox;
+let serve: ServeProcess;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let context: BrowserContext;
+let page: Page;
+
+// What the admin opens; the test then types the location over the placeholder in Monaco.
+const TEMPLATE = `// hostname of the e2e host
+{
+  "version": 1,
+  "plugins": {
+    "hostname": {
+      "pretty_hostname": "Console Host",
+      "location": "PLACEHOLDER",
+      "chassis": "server", // trailing commas and comments are fine
+    },
+  },
+}
+`;
+
+interface AuditList {
+  entries: { seq: number; kind: string; summary: string }[];
+}
+
+function auditList(): AuditList {
+  const r = sb.cli(['audit', 'list', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as AuditList;
+}
+
+const text = async (testId: string): Promise<string> =>
+  ((await page.getByTestId(testId).textContent()) ?? '').trim();
+
+beforeAll(async () => {
+  sb = await TestSandbox.start();
+  serve = await startServe(sb);
+  browser = await launchChromium();
+  context = browser.context;
+  page = await context.newPage();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  await sb?.stop();
+});
+
+describe('the console in Chromium through op-dbus serve', () => {
+  it('refuses a wrong token with 403 and serves nothing without a session', async () => {
+    const probe = await context.newPage();
+    const wrong = await probe.goto(`${serve.origin}/?token=${'0'.repeat(64)}`);
+    expect(wrong?.status()).toBe(403);
+    expect(await probe.textContent('body')).toMatch(/wrong console token/);
+    await screenshot(probe, '01-bad-token-refused');
+    const bare = await probe.goto(`${serve.origin}/`);
+    expect(bare?.status()).toBe(403);
+    await probe.close();
+  });
+
+  it('swaps the one-time token for a session and drops it from the address bar', async () => {
+    const r = await page.goto(serve.url);
+    expect(r?.status()).toBe(200);
+    expect(page.url()).toBe(`${serve.origin}/`);
+    const cookies = await context.cookies(serve.origin);
+    expect(cookies).toEqual([
+      expect.objectContaining({
+        name: `opdbus_session_${serve.port}`,
+        httpOnly: true,
+        sameSite: 'Strict',
+      }) as unknown,
+    ]);
+    await page.getByText('Connected to the core via op-dbus serve').waitFor();
+    await page.locator('[data-testid="desired-editor"] .monaco-editor').waitFor();
+  });
+
+  it('refuses the same token a second time, in another browser profile', async () => {
+    const other = await launchChromium();
+    try {
+      const p = await other.context.newPage();
+      const again = await p.goto(serve.url);
+      expect(again?.status()).toBe(403);
+      expect(await p.textContent('body')).toMatch(/already used/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a WebSocket from another origin on the same site, though the browser sends the cookie', async () => {
+    // 127.0.0.1 on another port is the same site: SameSite=Strict does not stop the cookie, the Origin check does.
+    const attacker: Server = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(`<script>
+        const ws = new WebSocket('ws://127.0.0.1:${serve.port}/ws');
+        ws.onopen = () => { document.title = 'opened'; };
+        ws.onerror = () => { document.title = 'refused'; };
+      </script>`);
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    try {
+      const p = await context.newPage();
+      await p.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+      await p.waitForFunction("document.title !== ''");
+      expect(await p.title()).toBe('refused');
+      expect(serve.stderr()).toMatch(/refused a WebSocket: Origin "http:\/\/127\.0\.0\.1:\d+" is not/);
+      await p.close();
+    } finally {
+      attacker.close();
+    }
+  });
+
+  let approvedHash = '';
+
+  it('marks a schema violation in the editor', async () => {
+    await openDocumentFile(page, 'e2e-host.jsonc', TEMPLATE);
+    await typeOverWord(page, 'server', 'spaceship');
+    const problems = page.getByTestId('problems');
+    await problems
+      .getByText(/Value is not accepted|spaceship/)
+      .first()
+      .waitFor();
+    await page.locator('[data-testid="desired-editor"] .squiggly-error').first().waitFor();
+    await screenshot(page, '02-editor-schema-error');
+  });
+
+  it('plans a change typed in Monaco and shows it per plugin and resource, before → after', async () => {
+    await typeOverWord(page, 'spaceship', 'server');
+    await typeOverWord(page, 'PLACEHOLDER', 'Rack 7, e2e');
+    await page.getByTestId('problems').getByText('No problems').waitFor();
+    await screenshot(page, '03-editor-valid');
+    await page.getByTestId('plan-button').click();
+    const row = page.locator('[data-testid="change-row"][data-path="/plugins/hostname/location"]');
+    await row.waitFor();
+    expect(await row.locator('.after').textContent()).toBe('"Rack 7, e2e"');
+    expect(await row.locator('.before').textContent()).toBe('""');
+    await page.locator('[data-testid="plan-diff"] .monaco-diff-editor').waitFor();
+    await page
+      .locator('[data-testid="plan-diff"] .line-insert, [data-testid="plan-diff"] .char-insert')
+      .first()
+      .waitFor();
+    expect(await text('plan-hash')).toMatch(/^[0-9a-f]{64}$/);
+    await screenshot(page, '04-plan');
+  });
+
+  it('approves exactly the hash on screen, and the audit entry holds that hash', async () => {
+    const planHash = await text('plan-hash');
+    await page.getByTestId('approve-button').click();
+    await page.getByTestId('approved-hash').waitFor();
+    approvedHash = await text('approved-hash');
+    expect(approvedHash).toBe(planHash);
+    const approve = auditList().entries.find((e) => e.kind === 'approve');
+    expect(approve?.summary).toBe(`approve plan ${approvedHash}`);
+  });
+
+  it('applies with streamed progress; hostnamed and the audit list show it', async () => {
+    await page.getByTestId('apply-button').click();
+    await page.getByTestId('apply-result').waitFor();
+    expect(await page.getByTestId('apply-progress').locator('li').count()).toBeGreaterThan(0);
+    expect(await text('apply-result')).toMatch(/Applied and verified/);
+    await screenshot(page, '05-applied');
+    expect(sb.machineInfo()['LOCATION']).toBe('Rack 7, e2e');
+    expect(sb.hostnameProperty('Location')).toBe('Rack 7, e2e');
+    const [latest] = auditList().entries;
+    expect(latest?.kind).toBe('apply');
+    expect(latest?.summary).toContain(approvedHash);
+
+    await page.getByTestId('tab-audit').click();
+    const applyRow = page.locator(`[data-testid="audit-row"][data-seq="${latest?.seq ?? -1}"]`);
+    await applyRow.waitFor();
+    expect(await applyRow.getAttribute('data-kind')).toBe('apply');
+    expect(await applyRow.textContent()).toContain(approvedHash);
+    await page.getByTestId('chain-state').getByText('Chain verified').waitFor();
+    await screenshot(page, '06-audit');
+  });
+
+  it('says stale and offers a re-plan when the host changes between plan and apply', async () => {
+    await page.getByTestId('tab-editor').click();
+    await openDocumentFile(page, 'e2e-host.jsonc', TEMPLATE);
+    await typeOverWord(page, 'PLACEHOLDER', 'Rack 9, e2e');
+    await page.getByTestId('plan-button').click();
+    await page
+      .locator('[data-testid="change-row"][data-path="/plugins/hostname/location"] .after')
+      .getByText('"Rack 9, e2e"')
+      .waitFor();
+    const firstHash = await text('plan-hash');
+    await page.getByTestId('approve-button').click();
+    await page.getByTestId('approved-hash').waitFor();
+
+    sb.setHostnameOutOfBand('SetLocation', 'Moved by hand');
+    await page.getByTestId('apply-button').click();
+    const stale = page.getByTestId('stale-plan');
+    await stale.waitFor();
+    expect(await stale.textContent()).toMatch(/stale/i);
+    expect(sb.hostnameProperty('Location')).toBe('Moved by hand');
+    await screenshot(page, '07-stale-plan');
+
+    await page.getByTestId('replan-button').click();
+    const row = page.locator('[data-testid="change-row"][data-path="/plugins/hostname/location"]');
+    await row.locator('.before').getByText('"Moved by hand"').waitFor();
+    expect(await text('plan-hash')).not.toBe(firstHash);
+    expect(await page.getByTestId('stale-plan').count()).toBe(0);
+    expect(await page.getByTestId('error-notice').count()).toBe(0);
+    await screenshot(page, '08-replanned');
+  });
+});

@@ -1,0 +1,81 @@
+import { useEffect } from 'react';
+import { AuditView } from './audit/audit-view.js';
+import { useCore, useTransportStatus } from './core/core-context.js';
+import { EditorView } from './editor/editor-view.js';
+import { PlanView } from './plan/plan-view.js';
+import { useConsoleStore, type ConsoleView } from './state/console-store.js';
+
+const TABS: { view: ConsoleView; label: string }[] = [
+  { view: 'editor', label: 'Desired state' },
+  { view: 'plan', label: 'Plan & apply' },
+  { view: 'audit', label: 'Audit log' },
+];
+
+/** The console: one header, three views; the views stay mounted so the editor keeps its undo history. */
+export function App() {
+  const core = useCore();
+  const view = useConsoleStore((s) => s.view);
+  const showView = useConsoleStore((s) => s.showView);
+  const pendingChanges = useConsoleStore((s) =>
+    s.plan?.hasChanges === true && s.applyResult === undefined ? s.plan.diffs.length : 0,
+  );
+  const status = useTransportStatus();
+
+  useEffect(() => core.transport.onProgress((p) => useConsoleStore.getState().progressed(p)), [core]);
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <div className="brand">
+          <span className="logo" aria-hidden>
+            ⬢
+          </span>
+          operation-dbus <span className="brand-sub">console</span>
+        </div>
+        <nav className="tabs" role="tablist">
+          {TABS.map((t) => (
+            <button
+              key={t.view}
+              type="button"
+              role="tab"
+              aria-selected={view === t.view}
+              className={view === t.view ? 'active' : ''}
+              data-testid={`tab-${t.view}`}
+              onClick={() => showView(t.view)}
+            >
+              {t.label}
+              {t.view === 'plan' && pendingChanges > 0 && (
+                <span className="tab-dot" aria-label="a plan is waiting" />
+              )}
+            </button>
+          ))}
+        </nav>
+        <div className={`connection ${status}`} data-testid="connection">
+          <span className="dot" aria-hidden />
+          {status === 'open'
+            ? `Connected to the core via ${core.transport.via}`
+            : status === 'connecting'
+              ? 'Connecting…'
+              : 'Disconnected'}
+        </div>
+      </header>
+      {status === 'closed' && (
+        <div className="notice notice-error banner" role="alert">
+          <strong>The console lost its connection.</strong>
+          <span className="notice-text">Start `op-dbus serve` again and open the new URL it prints.</span>
+        </div>
+      )}
+      <main>
+        <div className="view-slot" hidden={view !== 'editor'}>
+          <EditorView />
+        </div>
+        <div className="view-slot" hidden={view !== 'plan'}>
+          <PlanView />
+        </div>
+        <div className="view-slot" hidden={view !== 'audit'}>
+          <AuditView />
+        </div>
+      </main>
+    </div>
+  );
+}

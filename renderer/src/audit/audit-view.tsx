@@ -1,0 +1,136 @@
+import { useState } from 'react';
+import { AuditKind, type AuditListRequest } from '../../../main/contract/index.js';
+import { useAuditList, useAuditVerify } from '../core/core-queries.js';
+import { ErrorNotice } from '../shell/error-notice.js';
+import { useConsoleStore } from '../state/console-store.js';
+
+const PAGE = 200;
+
+/** The audit log, newest first, with the chain's verification state. */
+export function AuditView() {
+  const [kind, setKind] = useState<AuditKind | ''>('');
+  const [text, setText] = useState('');
+  const filter: AuditListRequest = {
+    limit: PAGE,
+    ...(kind !== '' ? { kind } : {}),
+    ...(text.trim() !== '' ? { text: text.trim() } : {}),
+  };
+  const list = useAuditList(filter);
+  const verify = useAuditVerify();
+  const planHash = useConsoleStore((s) => s.plan?.hash);
+
+  return (
+    <section className="view audit-view" aria-label="Audit log">
+      <div className="toolbar">
+        <div className="toolbar-group">
+          <ChainState verify={verify.data} pending={verify.isPending} />
+        </div>
+        <div className="toolbar-group">
+          <select aria-label="kind" value={kind} onChange={(e) => setKind(e.target.value as AuditKind | '')}>
+            <option value="">all kinds</option>
+            {AuditKind.options.map((k) => (
+              <option key={k} value={k}>
+                {k}
+              </option>
+            ))}
+          </select>
+          <input
+            type="search"
+            placeholder="Search summaries"
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            aria-label="search"
+          />
+          <button
+            type="button"
+            onClick={() => {
+              void list.refetch();
+              void verify.refetch();
+            }}
+          >
+            Refresh
+          </button>
+        </div>
+      </div>
+      <ErrorNotice error={list.error} title="Could not read the audit log" />
+      <ErrorNotice error={verify.error} title="Could not verify the audit chain" />
+      <div className="panel audit-table-wrap">
+        <table className="audit-table" data-testid="audit-table">
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>Time</th>
+              <th>Kind</th>
+              <th>Actor</th>
+              <th>Plugin</th>
+              <th>Summary</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.data?.entries.map((e) => (
+              <tr key={e.seq} data-testid="audit-row" data-kind={e.kind} data-seq={e.seq}>
+                <td className="seq">{e.seq}</td>
+                <td className="time">{new Date(e.time).toLocaleString()}</td>
+                <td>
+                  <span className={`badge kind-${e.kind}`}>{e.kind}</span>
+                </td>
+                <td className="actor">
+                  {e.actor.uid === null ? e.actor.subject : `uid ${e.actor.uid}`}
+                  {e.actor.action !== undefined && <div className="muted">{e.actor.action}</div>}
+                </td>
+                <td>{e.plugin ?? '—'}</td>
+                <td className="summary">
+                  <Summary text={e.summary} highlight={planHash} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {list.data !== undefined && list.data.entries.length === 0 && (
+          <div className="panel-empty">No entries.</div>
+        )}
+        {list.data !== undefined && (
+          <div className="table-foot muted">
+            Showing {list.data.entries.length} of {list.data.size} entries
+          </div>
+        )}
+      </div>
+    </section>
+  );
+}
+
+function ChainState({
+  verify,
+  pending,
+}: {
+  verify: { ok: boolean; size: number; head: string; firstBad?: { seq: number; reason: string } } | undefined;
+  pending: boolean;
+}) {
+  if (pending || verify === undefined) return <span className="chain">Verifying chain…</span>;
+  if (!verify.ok) {
+    return (
+      <span className="chain bad" data-testid="chain-state">
+        Chain broken
+        {verify.firstBad !== undefined ? ` at #${verify.firstBad.seq}: ${verify.firstBad.reason}` : ''}
+      </span>
+    );
+  }
+  return (
+    <span className="chain ok" data-testid="chain-state" title={`head ${verify.head}`}>
+      ✓ Chain verified · {verify.size} entries · head <code>{verify.head.slice(0, 12)}</code>
+    </span>
+  );
+}
+
+/** The summary with the current plan's hash marked, so its plan, approve and apply entries stand out. */
+function Summary({ text, highlight }: { text: string; highlight: string | undefined }) {
+  if (highlight === undefined || !text.includes(highlight)) return <>{text}</>;
+  const [head, ...rest] = text.split(highlight);
+  return (
+    <>
+      {head}
+      <mark className="hash">{highlight}</mark>
+      {rest.join(highlight)}
+    </>
+  );
+}

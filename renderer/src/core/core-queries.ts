@@ -1,0 +1,75 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { OpError, type AuditListRequest } from '../../../main/contract/index.js';
+import { useConsoleStore } from '../state/console-store.js';
+import { useCore } from './core-context.js';
+
+const AUDIT = ['audit'] as const;
+// Mutations invalidate the audit queries without awaiting the refetch: a call is done when the core answers.
+
+/** The composed JSON Schema of the desired-state document. */
+export function useDocumentSchemaQuery() {
+  const core = useCore();
+  return useQuery({ queryKey: ['schema'], queryFn: () => core.call('Schema', {}), staleTime: Infinity });
+}
+
+/** Newest audit entries first, filtered as the admin asked. */
+export function useAuditList(filter: AuditListRequest) {
+  const core = useCore();
+  return useQuery({ queryKey: [...AUDIT, 'list', filter], queryFn: () => core.call('AuditList', filter) });
+}
+
+/** Whether the audit chain still verifies end to end. */
+export function useAuditVerify() {
+  const core = useCore();
+  return useQuery({ queryKey: [...AUDIT, 'verify'], queryFn: () => core.call('AuditVerify', {}) });
+}
+
+/** Plans the document in the store; on success the plan view opens. */
+export function usePlanMutation() {
+  const core = useCore();
+  const queries = useQueryClient();
+  return useMutation({
+    mutationFn: (input: { document: string; file: string | undefined }) =>
+      core.call('Plan', {
+        document: input.document,
+        ...(input.file !== undefined ? { file: input.file } : {}),
+      }),
+    onSuccess: (plan, input) => {
+      const store = useConsoleStore.getState();
+      store.planned(plan, input.document);
+      store.showView('plan');
+    },
+    onSettled: () => void queries.invalidateQueries({ queryKey: AUDIT }),
+  });
+}
+
+/** Records the approval of exactly the plan hash on screen. */
+export function useApproveMutation() {
+  const core = useCore();
+  const queries = useQueryClient();
+  return useMutation({
+    mutationFn: (input: { planId: string; hash: string }) => core.call('Approve', input),
+    onSuccess: (approval) => useConsoleStore.getState().approved(approval),
+    onSettled: () => void queries.invalidateQueries({ queryKey: AUDIT }),
+  });
+}
+
+/** Applies the approved plan; a StalePlan answer marks the plan stale so the view offers a re-plan. */
+export function useApplyMutation() {
+  const core = useCore();
+  const queries = useQueryClient();
+  return useMutation({
+    mutationFn: (input: { planId: string; hash: string }) => core.call('Apply', input),
+    onSuccess: (result) => useConsoleStore.getState().applied(result),
+    onError: (e) => {
+      if (e instanceof OpError && e.code === 'StalePlan') useConsoleStore.getState().wentStale(e.message);
+    },
+    onSettled: () => void queries.invalidateQueries({ queryKey: AUDIT }),
+  });
+}
+
+/** The host's current state, to start a document from it. */
+export function useHostStateMutation() {
+  const core = useCore();
+  return useMutation({ mutationFn: () => core.call('Query', {}) });
+}

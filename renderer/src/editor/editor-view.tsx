@@ -1,0 +1,216 @@
+import { Editor, type OnMount } from '@monaco-editor/react';
+import { useEffect, useRef, useState } from 'react';
+import { OpError } from '../../../main/contract/index.js';
+import { useDocumentSchemaQuery, useHostStateMutation, usePlanMutation } from '../core/core-queries.js';
+import { ErrorNotice } from '../shell/error-notice.js';
+import { useConsoleStore } from '../state/console-store.js';
+import { saveDocumentFile } from './file-access.js';
+import { bindDocumentSchema, DOCUMENT_PATH, monaco } from './monaco-setup.js';
+
+const CORE_MARKER_OWNER = 'op-dbus-core';
+
+interface Problem {
+  severity: 'error' | 'warning' | 'info';
+  line: number;
+  column: number;
+  message: string;
+}
+
+/** The desired-state editor: JSONC with the core's schema, open/save, and Plan. */
+export function EditorView() {
+  const text = useConsoleStore((s) => s.document);
+  const fileName = useConsoleStore((s) => s.fileName);
+  const editDocument = useConsoleStore((s) => s.editDocument);
+  const schema = useDocumentSchemaQuery();
+  const plan = usePlanMutation();
+  const hostState = useHostStateMutation();
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const editorRef = useRef<monaco.editor.IStandaloneCodeEditor | null>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const runPlan = useRef<() => void>(() => undefined);
+  const markerListener = useRef<monaco.IDisposable | null>(null);
+
+  runPlan.current = () => {
+    const s = useConsoleStore.getState();
+    plan.mutate({ document: s.document, file: s.fileName });
+  };
+
+  useEffect(() => bindDocumentSchema(schema.data?.schema), [schema.data]);
+
+  // The core's own parse and schema errors become markers at the line and column it names.
+  useEffect(() => {
+    const model = editorRef.current?.getModel();
+    if (model === null || model === undefined) return;
+    const where = plan.error instanceof OpError ? plan.error.where : undefined;
+    if (plan.error === null || where?.line === undefined) {
+      monaco.editor.setModelMarkers(model, CORE_MARKER_OWNER, []);
+      return;
+    }
+    const line = Math.min(where.line, model.getLineCount());
+    monaco.editor.setModelMarkers(model, CORE_MARKER_OWNER, [
+      {
+        severity: monaco.MarkerSeverity.Error,
+        message: plan.error instanceof Error ? plan.error.message : String(plan.error),
+        startLineNumber: line,
+        startColumn: where.column ?? 1,
+        endLineNumber: line,
+        endColumn: model.getLineMaxColumn(line),
+        source: 'op-dbus core',
+      },
+    ]);
+  }, [plan.error]);
+
+  const onMount: OnMount = (editor) => {
+    editorRef.current = editor;
+    editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.Enter, () => runPlan.current());
+    const uri = editor.getModel()?.uri;
+    const refresh = (): void => {
+      if (uri === undefined) return;
+      setProblems(
+        monaco.editor.getModelMarkers({ resource: uri }).map((m) => ({
+          severity:
+            m.severity === monaco.MarkerSeverity.Error
+              ? 'error'
+              : m.severity === monaco.MarkerSeverity.Warning
+                ? 'warning'
+                : 'info',
+          line: m.startLineNumber,
+          column: m.startColumn,
+          message: m.message,
+        })),
+      );
+    };
+    markerListener.current?.dispose();
+    markerListener.current = monaco.editor.onDidChangeMarkers(refresh);
+    refresh();
+  };
+
+  useEffect(() => () => markerListener.current?.dispose(), []);
+
+  const onOpen = async (file: File | undefined): Promise<void> => {
+    if (file === undefined) return;
+    useConsoleStore.getState().openDocument(file.name, await file.text());
+    plan.reset();
+  };
+
+  const onSave = async (): Promise<void> => {
+    const s = useConsoleStore.getState();
+    const saved = await saveDocumentFile(s.fileName ?? 'desired-state.jsonc', s.document);
+    if (saved !== undefined) s.savedAs(saved);
+  };
+
+  const onStartFromHost = (): void => {
+    hostState.mutate(undefined, {
+      onSuccess: (q) => {
+        const plugins = Object.fromEntries(
+          q.plugins.filter((p) => p.available).map((p) => [p.plugin, p.state ?? {}]),
+        );
+        const doc = { version: 1, plugins };
+        editDocument(
+          `// The host's state as the core reported it at ${new Date().toLocaleString()}.\n${JSON.stringify(doc, null, 2)}\n`,
+        );
+      },
+    });
+  };
+
+  const errors = problems.filter((p) => p.severity === 'error').length;
+
+  return (
+    <section className="view editor-view" aria-label="Desired state">
+      <div className="toolbar">
+        <div className="toolbar-group">
+          <span className="file-name" title="the document's name, shown in error positions">
+            {fileName ?? 'untitled.jsonc'}
+          </span>
+          <button type="button" onClick={() => fileInput.current?.click()}>
+            Open…
+          </button>
+          <input
+            ref={fileInput}
+            type="file"
+            accept=".json,.jsonc,application/json"
+            hidden
+            data-testid="open-file"
+            onChange={(e) => {
+              void onOpen(e.target.files?.[0]);
+              // cleared so that opening the same file again (after edits) still fires a change
+              e.target.value = '';
+            }}
+          />
+          <button type="button" onClick={() => void onSave()}>
+            Save…
+          </button>
+          <button type="button" onClick={onStartFromHost} disabled={hostState.isPending}>
+            Start from host state
+          </button>
+        </div>
+        <div className="toolbar-group">
+          <span className={`schema-state ${schema.isError ? 'bad' : ''}`}>
+            {schema.isPending ? 'Loading schema…' : schema.isError ? 'No schema' : 'Schema from the core'}
+          </span>
+          <button
+            type="button"
+            className="primary"
+            data-testid="plan-button"
+            onClick={() => runPlan.current()}
+            disabled={plan.isPending}
+            title="Ctrl+Enter"
+          >
+            {plan.isPending ? 'Planning…' : 'Plan'}
+          </button>
+        </div>
+      </div>
+      <ErrorNotice error={schema.error} title="The core's schema is unavailable" />
+      <ErrorNotice error={plan.error} title="The core could not plan this document" />
+      <ErrorNotice error={hostState.error} title="Could not read the host's state" />
+      <div className="editor-frame" data-testid="desired-editor">
+        <Editor
+          path={DOCUMENT_PATH}
+          language="json"
+          value={text}
+          onChange={(v) => {
+            editDocument(v ?? '');
+          }}
+          onMount={onMount}
+          options={{
+            minimap: { enabled: false },
+            fontSize: 13,
+            tabSize: 2,
+            automaticLayout: true,
+            scrollBeyondLastLine: false,
+            renderLineHighlight: 'line',
+            fixedOverflowWidgets: true,
+          }}
+        />
+      </div>
+      <div className="problems" data-testid="problems">
+        <div className="problems-head">
+          Problems <span className={`count ${errors > 0 ? 'bad' : ''}`}>{problems.length}</span>
+        </div>
+        {problems.length === 0 ? (
+          <div className="problems-empty">No problems: the document matches the schema.</div>
+        ) : (
+          <ul>
+            {problems.map((p, i) => (
+              <li key={i} className={p.severity}>
+                <button
+                  type="button"
+                  onClick={() => {
+                    editorRef.current?.setPosition({ lineNumber: p.line, column: p.column });
+                    editorRef.current?.revealLineInCenter(p.line);
+                    editorRef.current?.focus();
+                  }}
+                >
+                  <span className="pos">
+                    {p.line}:{p.column}
+                  </span>
+                  {p.message}
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+    </section>
+  );
+}

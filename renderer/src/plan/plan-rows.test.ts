@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import type { Plan } from '../../../main/contract/index.js';
+import { changeRows, diffTexts, projectOnto, valueText } from './plan-rows.js';
+
+const plan: Plan = {
+  id: 'p1',
+  hash: 'c'.repeat(64),
+  createdAt: '2026-01-01T00:00:00Z',
+  desired: { hostname: { location: 'Rack 4', pretty_hostname: 'Web 1' } },
+  current: { hostname: { static_hostname: 'vm', pretty_hostname: '', location: '' } },
+  diffs: [
+    {
+      plugin: 'hostname',
+      resources: [
+        {
+          id: 'location',
+          action: 'modify',
+          changes: [{ path: '/plugins/hostname/location', before: '', after: 'Rack 4' }],
+        },
+        { id: 'chassis', action: 'noop', changes: [] },
+        {
+          id: 'pretty_hostname',
+          action: 'modify',
+          changes: [{ path: '/plugins/hostname/pretty_hostname', before: '', after: 'Web 1' }],
+        },
+      ],
+    },
+  ],
+  hasChanges: true,
+  auditSeq: 3,
+};
+
+describe('changeRows', () => {
+  it('lists each changed value per plugin and resource, without no-ops', () => {
+    expect(changeRows(plan).map((r) => `${r.plugin}/${r.resource}: ${r.before} → ${r.after}`)).toEqual([
+      'hostname/location: "" → "Rack 4"',
+      'hostname/pretty_hostname: "" → "Web 1"',
+    ]);
+  });
+});
+
+describe('projectOnto', () => {
+  it('keeps only the keys the desired document names, in its order', () => {
+    expect(projectOnto(plan.current, plan.desired)).toEqual({
+      hostname: { location: '', pretty_hostname: '' },
+    });
+    expect(Object.keys((projectOnto(plan.current, plan.desired) as { hostname: object }).hostname)).toEqual([
+      'location',
+      'pretty_hostname',
+    ]);
+  });
+
+  it('leaves arrays and scalars whole and skips keys the host lacks', () => {
+    expect(projectOnto({ a: [1, 2], b: 1 }, { a: [3], c: 2 })).toEqual({ a: [1, 2] });
+    expect(projectOnto('x', { a: 1 })).toBe('x');
+  });
+});
+
+describe('diffTexts and valueText', () => {
+  it('pretty-prints both sides and spells out absence', () => {
+    expect(diffTexts(plan).current).toContain('"location": ""');
+    expect(valueText(undefined)).toBe('(absent)');
+    expect(valueText(null)).toBe('null');
+  });
+});

@@ -1,0 +1,65 @@
+import type { Plan, ResourceAction } from '../../../main/contract/index.js';
+
+/** One line of the change list: a resource of a plugin and one value before → after. */
+export interface ChangeRow {
+  plugin: string;
+  resource: string;
+  action: ResourceAction;
+  path: string;
+  before: string;
+  after: string;
+  irreversible: boolean;
+}
+
+/** The plan's changes, one row per changed value, in plugin and resource order; no-ops left out. */
+export function changeRows(plan: Plan): ChangeRow[] {
+  const rows: ChangeRow[] = [];
+  for (const d of plan.diffs) {
+    for (const r of d.resources) {
+      if (r.action === 'noop') continue;
+      for (const c of r.changes) {
+        rows.push({
+          plugin: d.plugin,
+          resource: r.id,
+          action: r.action,
+          path: c.path,
+          before: valueText(c.before),
+          after: valueText(c.after),
+          irreversible: r.irreversible === true,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+/** A value as the admin reads it: JSON, with absence spelled out. */
+export function valueText(v: unknown): string {
+  if (v === undefined) return '(absent)';
+  return JSON.stringify(v);
+}
+
+/**
+ * The current state narrowed to what the desired document names, in the document's key order:
+ * the diff then shows only what the plan can change, not every property the plugin reports.
+ */
+export function projectOnto(current: unknown, desired: unknown): unknown {
+  if (!isPlainObject(desired) || !isPlainObject(current)) return current;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(desired)) {
+    if (Object.hasOwn(current, key)) out[key] = projectOnto(current[key], desired[key]);
+  }
+  return out;
+}
+
+/** The two sides of the plan's diff editor, as pretty-printed JSON. */
+export function diffTexts(plan: Plan): { current: string; desired: string } {
+  return {
+    current: JSON.stringify(projectOnto(plan.current, plan.desired), null, 2) + '\n',
+    desired: JSON.stringify(plan.desired, null, 2) + '\n',
+  };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,149 @@
+import { DiffEditor } from '@monaco-editor/react';
+import { useMemo } from 'react';
+import type { Plan } from '../../../main/contract/index.js';
+import { usePlanMutation } from '../core/core-queries.js';
+import { ErrorNotice } from '../shell/error-notice.js';
+import { useConsoleStore } from '../state/console-store.js';
+import { ApplyPanel } from './apply-panel.js';
+import { changeRows, diffTexts, type ChangeRow } from './plan-rows.js';
+
+/** The plan: what changes per plugin and resource, the diff current → desired, approval and apply. */
+export function PlanView() {
+  const plan = useConsoleStore((s) => s.plan);
+  const outdated = useConsoleStore((s) => s.plan !== undefined && s.plannedDocument !== s.document);
+  const replan = usePlanMutation();
+
+  if (plan === undefined) {
+    return (
+      <section className="view plan-view empty" aria-label="Plan">
+        <div className="empty-state">
+          <h2>No plan yet</h2>
+          <p>Write the desired state in the editor and press Plan (Ctrl+Enter).</p>
+        </div>
+      </section>
+    );
+  }
+
+  const onReplan = (): void => {
+    const s = useConsoleStore.getState();
+    replan.mutate({ document: s.document, file: s.fileName });
+  };
+
+  return (
+    <section className="view plan-view" aria-label="Plan">
+      <PlanSummary plan={plan} />
+      {outdated && (
+        <div className="notice notice-warning" role="status" data-testid="plan-outdated">
+          <strong>The document changed since this plan was made.</strong>
+          <span className="notice-text">Approve is disabled until you plan the current document.</span>
+          <button type="button" onClick={onReplan} disabled={replan.isPending}>
+            Plan again
+          </button>
+        </div>
+      )}
+      <ErrorNotice error={replan.error} title="The core could not plan this document" />
+      <div className="plan-body">
+        <div className="plan-side">
+          <ChangeList plan={plan} />
+          <ApplyPanel plan={plan} outdated={outdated} onReplan={onReplan} replanning={replan.isPending} />
+        </div>
+        <PlanDiff plan={plan} />
+      </div>
+    </section>
+  );
+}
+
+function PlanSummary({ plan }: { plan: Plan }) {
+  const rows = changeRows(plan);
+  const plugins = new Set(rows.map((r) => r.plugin));
+  return (
+    <div className="plan-summary" data-testid="plan-summary">
+      <div>
+        <h2>
+          {plan.hasChanges
+            ? `${rows.length} change${rows.length === 1 ? '' : 's'} in ${[...plugins].join(', ')}`
+            : 'No changes'}
+        </h2>
+        <div className="muted">
+          {plan.hasChanges
+            ? 'Applying this plan sets the values below.'
+            : 'The host already matches the document.'}{' '}
+          Planned {new Date(plan.createdAt).toLocaleString()}
+          {plan.file !== undefined ? ` from ${plan.file}` : ''} · audit #{plan.auditSeq}
+        </div>
+      </div>
+      <div className="hash-block">
+        <span className="label">Plan hash</span>
+        <code data-testid="plan-hash">{plan.hash}</code>
+      </div>
+    </div>
+  );
+}
+
+function ChangeList({ plan }: { plan: Plan }) {
+  const rows = changeRows(plan);
+  const byPlugin = new Map<string, ChangeRow[]>();
+  for (const r of rows) byPlugin.set(r.plugin, [...(byPlugin.get(r.plugin) ?? []), r]);
+  return (
+    <div className="panel change-list" data-testid="change-list">
+      <div className="panel-head">Changes</div>
+      {rows.length === 0 && <div className="panel-empty">Nothing to change.</div>}
+      {[...byPlugin].map(([plugin, pluginRows]) => (
+        <div key={plugin} className="plugin-changes">
+          <h3>{plugin}</h3>
+          <table>
+            <tbody>
+              {pluginRows.map((r) => (
+                <tr key={r.path} data-testid="change-row" data-path={r.path}>
+                  <td className="resource">
+                    <span className={`badge action-${r.action}`}>{r.action}</span> {r.resource}
+                    {r.irreversible && <span className="badge irreversible">irreversible</span>}
+                  </td>
+                  <td className="values">
+                    <span className="before">{r.before}</span>
+                    <span className="arrow" aria-label="becomes">
+                      →
+                    </span>
+                    <span className="after">{r.after}</span>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function PlanDiff({ plan }: { plan: Plan }) {
+  const texts = useMemo(() => diffTexts(plan), [plan]);
+  return (
+    <div className="panel plan-diff">
+      <div className="panel-head diff-head">
+        <span>Current (what the document manages)</span>
+        <span>Desired</span>
+      </div>
+      <div className="diff-frame" data-testid="plan-diff">
+        {/* a fresh editor per plan: swapping model paths on a live DiffEditor leaves a stale diff */}
+        <DiffEditor
+          key={plan.id}
+          original={texts.current}
+          modified={texts.desired}
+          language="json"
+          options={{
+            readOnly: true,
+            originalEditable: false,
+            renderSideBySide: true,
+            useInlineViewWhenSpaceIsLimited: false,
+            minimap: { enabled: false },
+            automaticLayout: true,
+            scrollBeyondLastLine: false,
+            fontSize: 13,
+            renderOverviewRuler: false,
+          }}
+        />
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,116 @@
+import { ApplyProgress, ErrorPayload, type MethodName } from '../../../main/contract/index.js';
+import type { CallOutcome, Transport, TransportStatus } from './transport.js';
+
+interface Pending {
+  resolve: (outcome: CallOutcome) => void;
+}
+
+/** The minimal WebSocket surface used here, so tests can pass a fake socket. */
+export interface SocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  addEventListener(type: 'open' | 'close' | 'error', listener: () => void): void;
+  addEventListener(type: 'message', listener: (e: { data: unknown }) => void): void;
+}
+
+const OPEN = 1;
+
+/** The Transport over the WebSocket of `op-dbus serve` (one socket; calls are matched to replies by id). */
+export class WebSocketTransport implements Transport {
+  readonly via = 'op-dbus serve';
+  private readonly socket: SocketLike;
+  private readonly pending = new Map<number, Pending>();
+  private readonly queued: string[] = [];
+  private readonly progressListeners = new Set<(p: ApplyProgress) => void>();
+  private readonly statusListeners = new Set<(s: TransportStatus) => void>();
+  private current: TransportStatus = 'connecting';
+  private nextId = 1;
+
+  constructor(open: () => SocketLike) {
+    this.socket = open();
+    this.socket.addEventListener('open', () => {
+      for (const text of this.queued.splice(0)) this.socket.send(text);
+      this.setStatus('open');
+    });
+    this.socket.addEventListener('close', () => this.closed());
+    this.socket.addEventListener('message', (e) => this.received(e.data));
+  }
+
+  call(method: MethodName, request: unknown): Promise<CallOutcome> {
+    if (this.current === 'closed') return Promise.resolve({ error: disconnected() });
+    const id = this.nextId++;
+    const text = JSON.stringify({ id, method, request });
+    return new Promise((resolve) => {
+      this.pending.set(id, { resolve });
+      if (this.socket.readyState === OPEN) this.socket.send(text);
+      else this.queued.push(text);
+    });
+  }
+
+  onProgress(listener: (p: ApplyProgress) => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
+  status(): TransportStatus {
+    return this.current;
+  }
+
+  onStatus(listener: (s: TransportStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private received(data: unknown): void {
+    if (typeof data !== 'string') return;
+    let message: unknown;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (typeof message !== 'object' || message === null) return;
+    const m = message as {
+      id?: unknown;
+      result?: unknown;
+      error?: unknown;
+      push?: unknown;
+      payload?: unknown;
+    };
+    if (m.push === 'ApplyProgress') {
+      const p = ApplyProgress.safeParse(m.payload);
+      if (p.success) for (const l of this.progressListeners) l(p.data);
+      return;
+    }
+    if (typeof m.id !== 'number') return;
+    const waiting = this.pending.get(m.id);
+    if (waiting === undefined) return;
+    this.pending.delete(m.id);
+    if ('error' in m) {
+      const e = ErrorPayload.safeParse(m.error);
+      waiting.resolve({
+        error: e.success ? e.data : { code: 'Internal', message: 'the relay sent an unreadable error' },
+      });
+    } else {
+      waiting.resolve({ result: m.result });
+    }
+  }
+
+  private closed(): void {
+    this.setStatus('closed');
+    for (const [, p] of this.pending) p.resolve({ error: disconnected() });
+    this.pending.clear();
+  }
+
+  private setStatus(s: TransportStatus): void {
+    this.current = s;
+    for (const l of this.statusListeners) l(s);
+  }
+}
+
+function disconnected(): ErrorPayload {
+  return {
+    code: 'DBusCallFailed',
+    message: 'the connection to op-dbus serve is closed; start it again and open the new URL it prints',
+  };
+}
