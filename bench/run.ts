@@ -1,0 +1,115 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { hostnameGroup } from './groups/hostname.js';
+import {
+  BenchInterrupted,
+  formatTable,
+  resultOf,
+  runGroup,
+  writeRecord,
+  type BenchGroup,
+  type GroupResult,
+} from './harness.js';
+
+/** Every group `run.js` knows, in the order it runs them when none is named. */
+const GROUPS: BenchGroup[] = [hostnameGroup];
+
+/** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */
+function resultsDir(): string {
+  for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return join(dir, 'bench', 'results');
+  }
+  throw new Error(`no package.json above ${import.meta.dirname}: cannot tell where bench/results is`);
+}
+
+const USAGE = `usage: node dist/bench/run.js [group...] [--reps N=200] [--warmup N=20] [--seed N] [--resamples N] [--json] [--list]
+
+Runs the named groups (all when none is named), writes raw samples to bench/results/<group>.json
+and prints a table per group (with --json: the summaries as one JSON array instead).`;
+
+/** The integer value of --name, or fallback when it is absent. */
+function integerOption(name: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`--${name} must be an integer ≥ ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      reps: { type: 'string' },
+      warmup: { type: 'string' },
+      seed: { type: 'string' },
+      resamples: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.list) {
+    for (const g of GROUPS) console.log(`${g.name}\t${g.description}`);
+    return 0;
+  }
+  const unknown = positionals.filter((name) => !GROUPS.some((g) => g.name === name));
+  if (unknown.length > 0) {
+    console.error(`unknown group(s): ${unknown.join(', ')}; known: ${GROUPS.map((g) => g.name).join(', ')}`);
+    return 1;
+  }
+  const options = {
+    reps: integerOption('reps', values.reps, 200, 1),
+    warmup: integerOption('warmup', values.warmup, 20, 0),
+    seed: integerOption('seed', values.seed, 20_240_601, 0),
+    resamples: integerOption('resamples', values.resamples, 2_000, 100),
+  };
+  const results = resultsDir();
+  const selected = positionals.length === 0 ? GROUPS : GROUPS.filter((g) => positionals.includes(g.name));
+
+  // The first Ctrl-C stops between two operations so the group can tear its sandbox down; a second one kills.
+  const interrupt = new AbortController();
+  const onSignal = (): void => {
+    console.error('\nstopping after the current operation (again to kill)…');
+    interrupt.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const summaries: GroupResult[] = [];
+  for (const group of selected) {
+    if (!values.json) {
+      console.log(
+        `\n## ${group.name}: ${options.warmup} warm-up + ${options.reps} measured rounds, interleaved\n`,
+      );
+    }
+    const record = await runGroup(group, { ...options, signal: interrupt.signal });
+    const file = writeRecord(results, record);
+    const summary = resultOf(record);
+    summaries.push(summary);
+    if (!values.json) console.log(`${formatTable(summary)}\n\nraw samples: ${file}`);
+  }
+  if (values.json) console.log(JSON.stringify(summaries, null, 2));
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof BenchInterrupted) {
+      console.error('interrupted; nothing written for the unfinished group');
+      process.exitCode = 130;
+      return;
+    }
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exitCode = 1;
+  },
+);
