@@ -4,13 +4,7 @@
 # binary exists, otherwise `op-dbus serve` prints a one-time URL for a browser on this machine.
 set -eu
 cd "$(dirname "$0")/.."
-cli="node dist/main/cli/op-dbus.js"
-export OP_DBUS_SANDBOX="${OP_DBUS_SANDBOX:-/run/op-dbus-sandbox}"
-if ! $cli sandbox env >/dev/null 2>&1; then
-  echo "== starting the sandbox host in $OP_DBUS_SANDBOX (private system bus, polkitd, hostnamed, the core)"
-  $cli sandbox up >/dev/null
-fi
-eval "$($cli sandbox env)"
+. examples/sandbox.sh
 echo "== the sandbox: eval \"\$($cli sandbox env)\" gives a shell the same bus; $cli sandbox down stops it"
 echo "== an example document to open in the console: examples/hostname.jsonc"
 if node -e "require('electron')" >/dev/null 2>&1 && [ -n "${DISPLAY:-}" ]; then

@@ -3,13 +3,7 @@
 # print the plan, the result and the audit log. The sandbox keeps running afterwards.
 set -eu
 cd "$(dirname "$0")/.."
-cli="node dist/main/cli/op-dbus.js"
-export OP_DBUS_SANDBOX="${OP_DBUS_SANDBOX:-/run/op-dbus-sandbox}"
-if ! $cli sandbox env >/dev/null 2>&1; then
-  echo "== starting the sandbox host in $OP_DBUS_SANDBOX (private system bus, polkitd, hostnamed, the core)"
-  $cli sandbox up >/dev/null
-fi
-eval "$($cli sandbox env)"
+. examples/sandbox.sh
 echo "== desired state: examples/hostname.jsonc"
 cat examples/hostname.jsonc
 echo

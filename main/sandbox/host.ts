@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import dbus from 'dbus-next';
 import { BUS_NAME, OpError } from '../contract/index.js';
+import { callMethod, connectBus } from '../dbus/calls.js';
 
 /** The environment a client needs to talk to a sandbox instead of the real system bus. */
 export interface SandboxEnv {
@@ -513,29 +514,6 @@ async function waitForOwner(
   }
 }
 
-async function connectBus(address: string): Promise<dbus.MessageBus> {
-  const bus = dbus.sessionBus({ busAddress: address });
-  try {
-    await withTimeout(
-      new Promise<void>((resolveConnect, rejectConnect) => {
-        bus.once('connect', () => resolveConnect());
-        bus.once('error', (e: unknown) => rejectConnect(e instanceof Error ? e : new Error(String(e))));
-      }),
-      5_000,
-      `connecting to ${address}`,
-    );
-  } catch (e) {
-    bus.disconnect();
-    throw new OpError(
-      'Internal',
-      `cannot connect to the sandbox bus at ${address}: ${e instanceof Error ? e.message : String(e)}`,
-    );
-  }
-  // A later connection error must not crash the process; calls on a broken bus fail on their own.
-  bus.on('error', () => undefined);
-  return bus;
-}
-
 /** The unique name owning name, or undefined when it has none. */
 async function nameOwner(bus: dbus.MessageBus, name: string): Promise<string | undefined> {
   const [has] = await callBusDaemon(bus, 'NameHasOwner', 's', [name]);
@@ -549,23 +527,22 @@ async function nameOwner(bus: dbus.MessageBus, name: string): Promise<string | u
   }
 }
 
-async function callBusDaemon(
+/** A call to the bus daemon itself (names, owners), with a short timeout. */
+function callBusDaemon(
   bus: dbus.MessageBus,
   member: string,
   signature: string,
   body: unknown[],
 ): Promise<unknown[]> {
-  const msg = new dbus.Message({
+  return callMethod(bus, {
     destination: 'org.freedesktop.DBus',
     path: '/org/freedesktop/DBus',
     interface: 'org.freedesktop.DBus',
     member,
     signature,
     body,
+    timeoutMs: 5_000,
   });
-  const reply = await withTimeout(bus.call(msg), 5_000, `org.freedesktop.DBus.${member}`);
-  const replyBody: unknown[] = reply?.body ?? [];
-  return replyBody;
 }
 
 async function stopHostnamed(layout: SandboxLayout): Promise<void> {
@@ -737,16 +714,4 @@ function escapeRegExp(s: string): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer to ${what} within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
