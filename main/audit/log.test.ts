@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
 import { canonicalJson, contentHash } from '../canonical/jcs.js';
 import { OpError } from '../contract/errors.js';
 import type { AuditEntry, AuditHead, AuditListEntry } from '../contract/payloads.js';
@@ -109,7 +110,35 @@ function rewriteEntry(db: Database.Database, seq: number, change: (e: AuditEntry
     entry.summary,
     seq,
   );
+  rebuildNodes(db);
   return leaf;
+}
+
+/** MTH of leaf hashes (RFC 6962 section 2.1), naively, without the code under test. */
+function naiveRoot(leaves: Buffer[]): Buffer {
+  if (leaves.length === 1) return leaves[0] as Buffer;
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return createHash('sha256')
+    .update(Buffer.from([1]))
+    .update(naiveRoot(leaves.slice(0, k)))
+    .update(naiveRoot(leaves.slice(k)))
+    .digest();
+}
+
+/** Recomputes every row's Merkle nodes from the stored leaves, as an attacker covering their tracks would. */
+function rebuildNodes(db: Database.Database): void {
+  const leaves = db
+    .prepare<[], { leaf: Buffer }>('SELECT leaf FROM entries ORDER BY seq')
+    .all()
+    .map((r) => r.leaf);
+  const set = db.prepare<[Buffer | null, number]>('UPDATE entries SET nodes = ? WHERE seq = ?');
+  leaves.forEach((_, i) => {
+    const nodes: Buffer[] = [];
+    for (let width = 2; (i + 1) % width === 0; width *= 2)
+      nodes.push(naiveRoot(leaves.slice(i + 1 - width, i + 1)));
+    set.run(nodes.length === 0 ? null : Buffer.concat(nodes), i);
+  });
 }
 
 /** A log of `n` entries, closed, and the head it had (a checkpoint saved elsewhere). */
@@ -211,10 +240,22 @@ describe('AuditLog append', () => {
     expect(b.payload_hash).toBe(a.payload_hash);
     expect(c.payload_hash).toBe(contentHash({ a: 'y' }));
     expect(none.payload_hash).toBeNull();
-    expect(withFile((db) => db.prepare('SELECT hash, json FROM payloads ORDER BY json').all())).toEqual([
-      { hash: a.payload_hash, json: '{"a":"x","b":[1,2]}' },
-      { hash: c.payload_hash, json: '{"a":"y"}' },
+    expect(
+      withFile((db) => db.prepare('SELECT hash, bytes FROM payloads ORDER BY bytes DESC').all()),
+    ).toEqual([
+      { hash: a.payload_hash, bytes: '{"a":"x","b":[1,2]}'.length },
+      { hash: c.payload_hash, bytes: '{"a":"y"}'.length },
     ]);
+    // One zstd file per content hash, in <payloads>/ab/cdef….zst, decompressing to the canonical text.
+    const fileOf = (h: string) => path.join(dir, 'payloads', h.slice(0, 2), `${h.slice(2)}.zst`);
+    expect(zstdDecompress(fs.readFileSync(fileOf(a.payload_hash as string))).toString()).toBe(
+      '{"a":"x","b":[1,2]}',
+    );
+    expect(
+      fs
+        .readdirSync(path.join(dir, 'payloads'))
+        .flatMap((d) => fs.readdirSync(path.join(dir, 'payloads', d))),
+    ).toHaveLength(2);
     expect(l.payload(a.payload_hash as string)).toEqual({ a: 'x', b: [1, 2] });
     expect(l.payload('0'.repeat(64))).toBeUndefined();
   });
@@ -222,7 +263,11 @@ describe('AuditLog append', () => {
   it('refuses a payload whose stored content no longer matches its hash', () => {
     const e = openLog().append(input(0, { payload: { a: 1 } }));
     closeLog();
-    withFile((db) => db.prepare('UPDATE payloads SET json = ?').run('{"a":2}'));
+    const h = e.payload_hash as string;
+    fs.writeFileSync(
+      path.join(dir, 'payloads', h.slice(0, 2), `${h.slice(2)}.zst`),
+      zstdCompress(Buffer.from('{"a":2}')),
+    );
     const l = openLog();
     expect(() => l.payload(e.payload_hash as string)).toThrow(
       expect.objectContaining({ code: 'AuditCorrupt' }) as Error,
@@ -268,14 +313,14 @@ describe('AuditLog append', () => {
     closeLog();
     withFile((db) => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('1');
+      expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('2');
     });
   });
 
   it('refuses a file with another schema version', () => {
     openLog();
     closeLog();
-    withFile((db) => db.prepare("UPDATE meta SET value = '2' WHERE key = 'schema_version'").run());
+    withFile((db) => db.prepare("UPDATE meta SET value = '3' WHERE key = 'schema_version'").run());
     expect(() => AuditLog.open(file)).toThrow(expect.objectContaining({ code: 'AuditCorrupt' }) as Error);
   });
 });

@@ -252,13 +252,107 @@ interface Level {
 const INITIAL_CAPACITY = 64;
 
 /**
- * An append-only RFC 6962 Merkle tree. Level 0 holds the leaf hashes; level l holds the hash of
- * every complete subtree of 2^l leaves, node i covering leaves [i * 2^l, (i + 1) * 2^l). Any
- * historical root and any proof is then O(log n) lookups plus at most O(log n) hashes for the
- * one incomplete subtree on the right border, and the levels are exactly what a store needs
- * to persist (or level 0 alone, rebuilt with `fromLeafHashes`).
+ * Proofs and historical roots over any store of complete-subtree hashes: node(level, i) is the hash
+ * of leaves [i * 2^level, (i + 1) * 2^level). Any historical root and any proof is then O(log n)
+ * lookups plus at most O(log n) hashes for the one incomplete subtree on the right border. The
+ * in-memory MerkleTree and the audit log's SQLite-backed tree share this code.
  */
-export class MerkleTree {
+export abstract class MerkleNodes {
+  /** Number of leaves in the tree. */
+  abstract get size(): number;
+
+  /** Hash of complete subtree `index` at `level`; only asked for subtrees that are complete. */
+  protected abstract node(level: number, index: number): Uint8Array;
+
+  /** Root hash of the tree as it was when it had `size` leaves (default: now). */
+  root(size: number = this.size): Buffer {
+    this.checkSize(size);
+    if (size === 0) return Buffer.from(EMPTY_ROOT);
+    return Buffer.from(this.rangeHash(0, size));
+  }
+
+  /** Inclusion proof of leaf `index` in the tree of `size` leaves (RFC 6962 PATH), leaf to root. */
+  inclusionProof(index: number, size: number = this.size): Buffer[] {
+    this.checkSize(size);
+    this.checkIndex(index, size);
+    return this.pathFrom(0, index, size).map((h) => Buffer.from(h));
+  }
+
+  /** Consistency proof from the tree of `oldSize` leaves to the tree of `newSize` (RFC 6962 PROOF). */
+  consistencyProof(oldSize: number, newSize: number = this.size): Buffer[] {
+    this.checkSize(newSize);
+    this.checkSize(oldSize);
+    if (oldSize === 0) throw new OpError('InvalidArgument', 'no consistency proof from the empty tree');
+    if (oldSize > newSize) {
+      throw new OpError('InvalidArgument', `old size ${oldSize} is larger than new size ${newSize}`);
+    }
+    if (oldSize === newSize) return [];
+    // The old tree's last complete subtree, at level `shift`, is the node the new tree's proof
+    // starts from; it is left out when it is the whole old tree, which the verifier already has.
+    const shift = trailingZeros(oldSize);
+    const start = Math.floor(oldSize / pow2(shift)) - 1;
+    const proof: Uint8Array[] = oldSize === pow2(shift) ? [] : [this.node(shift, start)];
+    proof.push(...this.pathFrom(shift, start, newSize));
+    return proof.map((h) => Buffer.from(h));
+  }
+
+  /**
+   * Siblings of node `index` at `level` up to the root of the tree of `size` leaves: first the
+   * inner ones (below where the path meets the right border), then the left siblings along it.
+   */
+  private pathFrom(level: number, index: number, size: number): Uint8Array[] {
+    const leafIndex = index * pow2(level);
+    const inner = innerProofSize(leafIndex, size);
+    const path: Uint8Array[] = [];
+    for (let l = level; l < inner; l++) {
+      const sibling = xor(Math.floor(leafIndex / pow2(l)), 1);
+      const first = sibling * pow2(l);
+      const end = first + pow2(l);
+      path.push(end <= size ? this.node(l, sibling) : this.rangeHash(first, size));
+    }
+    for (let l = Math.max(inner, level), i = Math.floor(leafIndex / pow2(l)); i > 0; l++, i = half(i)) {
+      if (isOdd(i)) path.push(this.node(l, i - 1));
+    }
+    return path;
+  }
+
+  /**
+   * MTH of leaves [start, end), where `start` is a multiple of a power of two ≥ end - start (true
+   * of every range the RFC's recursion visits): fold its complete subtrees from the right.
+   */
+  private rangeHash(start: number, end: number): Uint8Array {
+    const chunks: Uint8Array[] = [];
+    let offset = start;
+    for (let level = bitLength(end - start) - 1; level >= 0; level--) {
+      const width = pow2(level);
+      if (offset + width <= end) {
+        chunks.push(this.node(level, offset / width));
+        offset += width;
+      }
+    }
+    let acc = chunks[chunks.length - 1] as Uint8Array;
+    for (let i = chunks.length - 2; i >= 0; i--) acc = nodeHash(chunks[i] as Uint8Array, acc);
+    return acc;
+  }
+
+  protected checkSize(size: number): void {
+    if (!isSize(size) || size > this.size) {
+      throw new OpError('InvalidArgument', `tree size ${size} is not between 0 and ${this.size}`);
+    }
+  }
+
+  protected checkIndex(index: number, size: number): void {
+    if (!isSize(index) || index >= size) {
+      throw new OpError('InvalidArgument', `leaf index ${index} is not below tree size ${size}`);
+    }
+  }
+}
+
+/**
+ * An append-only RFC 6962 Merkle tree in memory. Level 0 holds the leaf hashes; level l holds the
+ * hash of every complete subtree of 2^l leaves.
+ */
+export class MerkleTree extends MerkleNodes {
   private readonly store: Level[] = [];
   private leafCount = 0;
 
@@ -316,79 +410,8 @@ export class MerkleTree {
     return Buffer.from(this.node(0, index));
   }
 
-  /** Root hash of the tree as it was when it had `size` leaves (default: now). */
-  root(size: number = this.leafCount): Buffer {
-    this.checkSize(size);
-    if (size === 0) return Buffer.from(EMPTY_ROOT);
-    return Buffer.from(this.rangeHash(0, size));
-  }
-
-  /** Inclusion proof of leaf `index` in the tree of `size` leaves (RFC 6962 PATH), leaf to root. */
-  inclusionProof(index: number, size: number = this.leafCount): Buffer[] {
-    this.checkSize(size);
-    this.checkIndex(index, size);
-    return this.pathFrom(0, index, size).map((h) => Buffer.from(h));
-  }
-
-  /** Consistency proof from the tree of `oldSize` leaves to the tree of `newSize` (RFC 6962 PROOF). */
-  consistencyProof(oldSize: number, newSize: number = this.leafCount): Buffer[] {
-    this.checkSize(newSize);
-    this.checkSize(oldSize);
-    if (oldSize === 0) throw new OpError('InvalidArgument', 'no consistency proof from the empty tree');
-    if (oldSize > newSize) {
-      throw new OpError('InvalidArgument', `old size ${oldSize} is larger than new size ${newSize}`);
-    }
-    if (oldSize === newSize) return [];
-    // The old tree's last complete subtree, at level `shift`, is the node the new tree's proof
-    // starts from; it is left out when it is the whole old tree, which the verifier already has.
-    const shift = trailingZeros(oldSize);
-    const start = Math.floor(oldSize / pow2(shift)) - 1;
-    const proof: Uint8Array[] = oldSize === pow2(shift) ? [] : [this.node(shift, start)];
-    proof.push(...this.pathFrom(shift, start, newSize));
-    return proof.map((h) => Buffer.from(h));
-  }
-
-  /**
-   * Siblings of node `index` at `level` up to the root of the tree of `size` leaves: first the
-   * inner ones (below where the path meets the right border), then the left siblings along it.
-   */
-  private pathFrom(level: number, index: number, size: number): Uint8Array[] {
-    const leafIndex = index * pow2(level);
-    const inner = innerProofSize(leafIndex, size);
-    const path: Uint8Array[] = [];
-    for (let l = level; l < inner; l++) {
-      const sibling = xor(Math.floor(leafIndex / pow2(l)), 1);
-      const first = sibling * pow2(l);
-      const end = first + pow2(l);
-      path.push(end <= size ? this.node(l, sibling) : this.rangeHash(first, size));
-    }
-    for (let l = Math.max(inner, level), i = Math.floor(leafIndex / pow2(l)); i > 0; l++, i = half(i)) {
-      if (isOdd(i)) path.push(this.node(l, i - 1));
-    }
-    return path;
-  }
-
-  /**
-   * MTH of leaves [start, end), where `start` is a multiple of a power of two ≥ end - start (true
-   * of every range the RFC's recursion visits): fold its complete subtrees from the right.
-   */
-  private rangeHash(start: number, end: number): Uint8Array {
-    const chunks: Uint8Array[] = [];
-    let offset = start;
-    for (let level = bitLength(end - start) - 1; level >= 0; level--) {
-      const width = pow2(level);
-      if (offset + width <= end) {
-        chunks.push(this.node(level, offset / width));
-        offset += width;
-      }
-    }
-    let acc = chunks[chunks.length - 1] as Uint8Array;
-    for (let i = chunks.length - 2; i >= 0; i--) acc = nodeHash(chunks[i] as Uint8Array, acc);
-    return acc;
-  }
-
   /** View of stored complete-subtree hash `index` at `level`. */
-  private node(level: number, index: number): Buffer {
+  protected node(level: number, index: number): Buffer {
     const l = this.store[level];
     if (l === undefined || index >= l.count) {
       throw new OpError('Internal', `Merkle node ${index} at level ${level} is not stored`);
@@ -409,17 +432,5 @@ export class MerkleTree {
     }
     l.buf.set(hash, l.count * HASH_SIZE);
     l.count++;
-  }
-
-  private checkSize(size: number): void {
-    if (!isSize(size) || size > this.leafCount) {
-      throw new OpError('InvalidArgument', `tree size ${size} is not between 0 and ${this.leafCount}`);
-    }
-  }
-
-  private checkIndex(index: number, size: number): void {
-    if (!isSize(index) || index >= size) {
-      throw new OpError('InvalidArgument', `leaf index ${index} is not below tree size ${size}`);
-    }
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { OpError } from '../contract/index.js';
 import { ManagerClient } from '../client/manager-client.js';
+import { witnessCheck, witnessDir, witnessEndpoint, WitnessStore } from '../client/witness.js';
 
 /** Exit codes as Terraform's -detailed-exitcode: 0 nothing to change, 2 changes (or drift), 1 error. */
 export const EXIT = { ok: 0, error: 1, changes: 2 } as const;
@@ -29,11 +30,36 @@ export function readDocument(file: string): string {
 }
 
 /** Connects to the core, runs fn, and always disconnects. */
-export async function withClient<T>(fn: (c: ManagerClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  fn: (c: ManagerClient) => Promise<T>,
+  opts: { witness?: boolean } = {},
+): Promise<T> {
   const client = await ManagerClient.connect();
   try {
+    if (opts.witness !== false) await witnessOnConnect(client);
     return await fn(client);
   } finally {
     client.close();
+  }
+}
+
+/**
+ * The witness on every connect (DESIGN.md section 5): tampering is an error. A user with no writable
+ * state dir (a system account whose HOME does not exist) is not witnessed, silently: the command
+ * itself still runs, and `op-dbus audit witness` shows there is no record. Anything else that stops
+ * the check is a warning. OP_DBUS_WITNESS=off skips it.
+ */
+async function witnessOnConnect(client: ManagerClient): Promise<void> {
+  if (process.env['OP_DBUS_WITNESS'] === 'off') return;
+  try {
+    await witnessCheck(client, new WitnessStore(witnessDir()), witnessEndpoint());
+  } catch (e) {
+    if (e instanceof OpError && e.code === 'AuditCorrupt') throw e;
+    const errno = (e as NodeJS.ErrnoException).code;
+    if (errno === 'EACCES' || errno === 'ENOENT' || errno === 'EROFS' || errno === 'EPERM') return;
+    const why = e instanceof Error ? e.message : String(e);
+    process.stderr.write(
+      `op-dbus: warning: the audit witness could not run (${why}); this host's log is not witnessed\n`,
+    );
   }
 }

@@ -9,6 +9,16 @@ import {
   AuditListResponse,
   AuditVerifyRequest,
   AuditVerifyResponse,
+  AuditCheckpointRequest,
+  AuditCheckpointResponse,
+  AuditConsistencyRequest,
+  AuditConsistencyResponse,
+  AuditExportRequest,
+  AuditExportResponse,
+  AuditPayloadRequest,
+  AuditPayloadResponse,
+  AuditProveRequest,
+  AuditProveResponse,
   Plan,
   SchemaRequest,
   SchemaResponse,
@@ -53,6 +63,11 @@ export const Manager1 = {
   Verify: method(VerifyRequest, VerifyResponse, 'read'),
   AuditList: method(AuditListRequest, AuditListResponse, 'read'),
   AuditVerify: method(AuditVerifyRequest, AuditVerifyResponse, 'read'),
+  AuditCheckpoint: method(AuditCheckpointRequest, AuditCheckpointResponse, 'read'),
+  AuditProve: method(AuditProveRequest, AuditProveResponse, 'read'),
+  AuditConsistency: method(AuditConsistencyRequest, AuditConsistencyResponse, 'read'),
+  AuditExport: method(AuditExportRequest, AuditExportResponse, 'read'),
+  AuditPayload: method(AuditPayloadRequest, AuditPayloadResponse, 'read'),
 } as const;
 
 export type MethodName = keyof typeof Manager1;

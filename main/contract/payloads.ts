@@ -154,6 +154,12 @@ export const AuditListRequest = z
     kind: AuditKind.optional(),
     plugin: z.string().optional(),
     text: z.string().max(1000).optional(),
+    /** Only entries at or after this time (ISO 8601). */
+    since: z.string().max(64).optional(),
+    /** Only entries before this time (ISO 8601). */
+    until: z.string().max(64).optional(),
+    /** Only entries of this caller uid. */
+    actor: z.number().int().optional(),
   })
   .strict();
 export type AuditListRequest = z.infer<typeof AuditListRequest>;
@@ -174,6 +180,71 @@ export const AuditVerifyResponse = z.object({
   firstBad: z.object({ seq: z.number().int(), reason: z.string() }).optional(),
 });
 export type AuditVerifyResponse = z.infer<typeof AuditVerifyResponse>;
+
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
+
+/** Asks for the latest signed checkpoint; the core signs a new one first if the log has grown. */
+export const AuditCheckpointRequest = z.object({}).strict();
+export const AuditCheckpointResponse = z.object({
+  /** The checkpoint as a C2SP signed note (tlog-checkpoint body, then `— name sig` lines). */
+  note: z.string(),
+  origin: z.string(),
+  size: z.number().int().nonnegative(),
+  /** Base64 RFC 6962 root hash. */
+  root: Base64,
+  /** The core's public key in the signed-note verifier key format `name+keyhash+base64(0x01||key)`. */
+  verifierKey: z.string(),
+  time: z.string(),
+});
+export type AuditCheckpointResponse = z.infer<typeof AuditCheckpointResponse>;
+
+/** Inclusion proof of entry `seq`; `size` defaults to the latest checkpoint's. */
+export const AuditProveRequest = z
+  .object({ seq: z.number().int().nonnegative(), size: z.number().int().positive().optional() })
+  .strict();
+export const AuditProveResponse = z.object({
+  seq: z.number().int(),
+  size: z.number().int(),
+  /** Base64 of the exact bytes hashed as the RFC 6962 leaf (the entry's canonical JSON). */
+  entry: Base64,
+  proof: z.array(Base64),
+  /** The signed checkpoint of that size, when the core issued one. */
+  checkpoint: z.string().nullable(),
+});
+export type AuditProveResponse = z.infer<typeof AuditProveResponse>;
+
+/** Consistency proof from `oldSize` to `newSize` (default: the latest checkpoint's size). */
+export const AuditConsistencyRequest = z
+  .object({ oldSize: z.number().int().positive(), newSize: z.number().int().positive().optional() })
+  .strict();
+export const AuditConsistencyResponse = z.object({
+  oldSize: z.number().int(),
+  newSize: z.number().int(),
+  proof: z.array(Base64),
+  checkpoint: z.string().nullable(),
+});
+export type AuditConsistencyResponse = z.infer<typeof AuditConsistencyResponse>;
+
+/** A page of the log as its exact leaf bytes, for `audit export`. */
+export const AuditExportRequest = z
+  .object({ fromSeq: z.number().int().nonnegative(), limit: z.number().int().min(1).max(10000).optional() })
+  .strict();
+export const AuditExportResponse = z.object({
+  entries: z.array(z.object({ seq: z.number().int(), leaf: Base64 })),
+  size: z.number().int(),
+});
+export type AuditExportResponse = z.infer<typeof AuditExportResponse>;
+
+/** A payload by its hash: the payload, or when and why retention pruned it. */
+export const AuditPayloadRequest = z.object({ hash: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
+export const AuditPayloadResponse = z.object({
+  hash: z.string(),
+  status: z.enum(['stored', 'pruned', 'unknown']),
+  payload: Json.optional(),
+  prunedAt: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type AuditPayloadResponse = z.infer<typeof AuditPayloadResponse>;
 
 export const ApplyProgress = z.object({
   planId: z.string(),

@@ -1,6 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuditLog } from '../audit/log.js';
+import { auditMethods } from '../audit/audit-methods.js';
+import type { Checkpointer } from '../audit/checkpointer.js';
+import { openAudit } from '../audit/layout.js';
+import type { AuditLog } from '../audit/log.js';
 import { OpError } from '../contract/index.js';
 import { connectBus, connectSystemBus, type MessageBus } from '../dbus/calls.js';
 import { HALT_POINTS, StateEngine, type HaltPoint } from '../engine/engine.js';
@@ -36,8 +39,11 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
   // a core that is stopping (e.g. the previous pkexec session's) gets a few seconds to let go
   const lock = await DataDirLock.acquireWaiting(o.dataDir, 5000);
   let audit: AuditLog;
+  let checkpointer: Checkpointer;
   try {
-    audit = AuditLog.open(join(o.dataDir, 'audit.sqlite'));
+    ({ log: audit, checkpointer } = openAudit(o.dataDir, process.env, (e) =>
+      log(`audit checkpoint: ${e instanceof Error ? e.message : String(e)}`),
+    ));
   } catch (e) {
     lock.release();
     throw e;
@@ -69,7 +75,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       bus: serviceBus ?? bus,
       authority,
       onDenied: (actor, method, reason) =>
-        audit.append({ kind: 'auth-denied', actor, plugin: null, summary: `denied ${method}: ${reason}` }),
+        void audit
+          .appendQueued({ kind: 'auth-denied', actor, plugin: null, summary: `denied ${method}: ${reason}` })
+          .catch((e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`)),
       handlers: {
         Query: (req, actor) => engine.query(req.plugins, actor),
         Schema: () => ({ schema: registry.documentSchema() }),
@@ -77,8 +85,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         Approve: (req, actor) => engine.approve(req.planId, req.hash, actor),
         Apply: (req, actor) => engine.apply(req.planId, req.hash, actor),
         Verify: (req, actor) => engine.verify(req.document, req.file, actor),
-        AuditList: (req) => audit.list(req),
-        AuditVerify: (req) => audit.verify(req.checkpoint),
+        ...auditMethods(audit, checkpointer),
       },
     });
     // recover before taking the name: clients reach the core only once the host is consistent
@@ -99,6 +106,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         sb?.disconnect();
         pb?.stop();
         connected.disconnect();
+        checkpointer.stop();
         audit.close();
         lock.release();
       },
@@ -107,6 +115,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     serviceBus?.disconnect();
     privateBus?.stop();
     bus?.disconnect();
+    checkpointer.stop();
     audit.close();
     lock.release();
     throw e;

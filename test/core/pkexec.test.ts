@@ -90,7 +90,7 @@ describe('the pkexec path', () => {
     );
     chmodSync(join(work, 'docs'), 0o755);
     const r = asUserWithPkexec('nobody', ['apply', file, '--yes']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(sb.machineInfo()['LOCATION']).toBe('Via pkexec');
     const list = asUserWithPkexec('nobody', ['audit', 'list', '--kind', 'apply', '--json']);
     const entry = (JSON.parse(list.stdout) as { entries: { actor: { uid: number; action: string } }[] })
