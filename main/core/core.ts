@@ -65,7 +65,8 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     const registry = new PluginRegistry([new HostnamePlugin(() => connected)]);
     const engine = new StateEngine({
       registry,
-      audit,
+      // group commit: entries that arrive together share one transaction; each resolves once committed
+      audit: { record: (entry) => audit.appendQueued(entry) },
       journal: new ApplyJournal(o.dataDir),
       dataDir: o.dataDir,
       haltAt: o.haltAt,

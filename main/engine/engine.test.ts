@@ -99,7 +99,7 @@ beforeEach(() => {
   );
   engine = new StateEngine({
     registry: new PluginRegistry([a, b]),
-    audit,
+    audit: { record: (entry) => audit.appendQueued(entry) },
     journal: new ApplyJournal(dir),
     dataDir: dir,
     verifyAttempts: 1,
@@ -116,7 +116,7 @@ describe('StateEngine', () => {
   it('applies in registry order and verifies', async () => {
     const plan = await engine.plan(doc({ name: 'x' }, { port: '51820' }), 'f.json', actor);
     expect(plan.hasChanges).toBe(true);
-    engine.approve(plan.id, plan.hash, actor);
+    await engine.approve(plan.id, plan.hash, actor);
     const r = await engine.apply(plan.id, plan.hash, actor);
     expect(r.outcome).toBe('applied');
     expect(calls).toEqual(['alpha.checkpoint', 'alpha.apply', 'beta.checkpoint', 'beta.apply']);
@@ -127,7 +127,7 @@ describe('StateEngine', () => {
   it('rolls back every applied plugin in reverse order when a later one fails, and says so', async () => {
     b.failApply = true;
     const plan = await engine.plan(doc({ name: 'x' }, { port: '1' }), undefined, actor);
-    engine.approve(plan.id, plan.hash, actor);
+    await engine.approve(plan.id, plan.hash, actor);
     const err = (await engine.apply(plan.id, plan.hash, actor).catch((e: unknown) => e)) as OpError;
     expect(err.code).toBe('ApplyFailed');
     expect(err.message).toMatch(/beta refused/);
@@ -149,7 +149,7 @@ describe('StateEngine', () => {
   it('a verify that never matches fails the apply and rolls back', async () => {
     a.failVerify = true;
     const plan = await engine.plan(doc({ name: 'y' }, {}), undefined, actor);
-    engine.approve(plan.id, plan.hash, actor);
+    await engine.approve(plan.id, plan.hash, actor);
     await expect(engine.apply(plan.id, plan.hash, actor)).rejects.toMatchObject({ code: 'ApplyFailed' });
     expect(a.host).toEqual({});
   });
@@ -163,7 +163,7 @@ describe('StateEngine', () => {
     expect(change?.after).toBe(REDACTED);
     const payload = audit.payload(audit.list({ kind: 'plan' }).entries[0]?.payload_hash ?? '');
     expect(JSON.stringify(payload)).not.toContain('s3cret-value');
-    engine.approve(plan.id, plan.hash, actor);
+    await engine.approve(plan.id, plan.hash, actor);
     await engine.apply(plan.id, plan.hash, actor);
     expect(b.host['token']).toBe('s3cret-value');
     // verify's drift report redacts too

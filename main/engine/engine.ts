@@ -20,16 +20,16 @@ import type { AnyStatePlugin } from './plugin.js';
 import { isSecretPath, redactSecrets } from './redact.js';
 import type { PluginRegistry } from './registry.js';
 
-/** Where the engine writes its history; the audit log satisfies it. */
+/** Where the engine writes its history: resolves once the entry is committed (group commit batches them). */
 export interface AuditSink {
-  append(input: {
+  record(input: {
     kind: AuditKind;
     actor: AuditActor;
     plugin: string | null;
     summary: string;
     payload?: unknown;
     durations?: Record<string, number> | null;
-  }): { seq: number };
+  }): Promise<{ seq: number }>;
 }
 
 /** Step boundaries of an apply where a test can halt the core to kill it there (fault injection). */
@@ -82,7 +82,7 @@ export class StateEngine {
       const state = redactSecrets(await plugin.query(), this.o.registry.jsonSchema(name));
       out.push({ plugin: name, version: plugin.version, available: true, state });
     }
-    this.o.audit.append({
+    await this.o.audit.record({
       kind: 'query',
       actor,
       plugin: names.length === 1 ? (names[0] ?? null) : null,
@@ -120,7 +120,7 @@ export class StateEngine {
     const changes = diffs.flatMap((d) =>
       d.resources.filter((r) => r.action !== 'noop').map((r) => `${d.plugin}/${r.id}`),
     );
-    const { seq } = this.o.audit.append({
+    const { seq } = await this.o.audit.record({
       kind: 'plan',
       actor,
       plugin: sections.size === 1 ? ([...sections.keys()][0] ?? null) : null,
@@ -135,11 +135,11 @@ export class StateEngine {
   }
 
   /** Records the admin's approval of exactly this plan hash. */
-  approve(planId: string, hash: string, actor: AuditActor): ApproveResponse {
+  async approve(planId: string, hash: string, actor: AuditActor): Promise<ApproveResponse> {
     const stored = this.storedPlan(planId, hash);
     stored.approved = true;
     const approvedAt = new Date().toISOString();
-    const { seq } = this.o.audit.append({
+    const { seq } = await this.o.audit.record({
       kind: 'approve',
       actor,
       plugin: null,
@@ -183,7 +183,7 @@ export class StateEngine {
         });
       }
     }
-    const { seq } = this.o.audit.append({
+    const { seq } = await this.o.audit.record({
       kind: drift.length === 0 ? 'verify' : 'drift',
       actor,
       plugin: sections.size === 1 ? ([...sections.keys()][0] ?? null) : null,
@@ -208,7 +208,7 @@ export class StateEngine {
     if (allVerified) {
       this.o.journal.record({ type: 'end', applyId: begin.applyId, outcome: 'applied' });
       const summary = `recovery: apply of plan ${begin.hash} was fully applied and verified before the core stopped`;
-      this.o.audit.append({ kind: 'recovery', actor: CORE_ACTOR, plugin: null, summary, payload: begin });
+      await this.o.audit.record({ kind: 'recovery', actor: CORE_ACTOR, plugin: null, summary, payload: begin });
       return summary;
     }
     const toUndo = begin.plugins
@@ -221,7 +221,7 @@ export class StateEngine {
         if (plugin === undefined) throw new Error(`plugin ${name} is no longer registered`);
         await plugin.rollback(unfinished.checkpoints.get(name));
         this.o.journal.record({ type: 'rolled-back', applyId: begin.applyId, plugin: name });
-        this.o.audit.append({
+        await this.o.audit.record({
           kind: 'rollback',
           actor: CORE_ACTOR,
           plugin: name,
@@ -240,7 +240,7 @@ export class StateEngine {
       failures.length === 0
         ? `recovery: unfinished apply of plan ${begin.hash} rolled back (${toUndo.join(', ') || 'nothing had changed'}); host is at its earlier state`
         : `recovery: rollback of plan ${begin.hash} FAILED: ${failures.join('; ')}`;
-    this.o.audit.append({
+    await this.o.audit.record({
       kind: 'recovery',
       actor: CORE_ACTOR,
       plugin: null,
@@ -268,7 +268,7 @@ export class StateEngine {
       .filter((d) => d.resources.some((r) => r.action !== 'noop'))
       .map((d) => d.plugin);
     if (changing.length === 0) {
-      const { seq } = this.o.audit.append({
+      const { seq } = await this.o.audit.record({
         kind: 'apply',
         actor,
         plugin: null,
@@ -334,7 +334,7 @@ export class StateEngine {
     }
     await this.haltIf('after-verify');
     this.o.journal.record({ type: 'end', applyId, outcome: 'applied' });
-    const { seq } = this.o.audit.append({
+    const { seq } = await this.o.audit.record({
       kind: 'apply',
       actor,
       plugin: changing.length === 1 ? (changing[0] ?? null) : null,
@@ -360,7 +360,7 @@ export class StateEngine {
       try {
         await this.plugin(name).rollback(checkpoint);
         this.o.journal.record({ type: 'rolled-back', applyId, plugin: name });
-        this.o.audit.append({
+        await this.o.audit.record({
           kind: 'rollback',
           actor,
           plugin: name,
@@ -376,7 +376,7 @@ export class StateEngine {
       applyId,
       outcome: failures.length === 0 ? 'rolled-back' : 'rollback-failed',
     });
-    this.o.audit.append({
+    await this.o.audit.record({
       kind: 'apply',
       actor,
       plugin: null,
