@@ -2,6 +2,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hostnameGroup } from './groups/hostname.js';
+import { nativePagecacheGroup } from './groups/native-pagecache.js';
+import { nativePinningGroup } from './groups/native-pinning.js';
+import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
+import { storageZstdGroup } from './groups/storage-zstd.js';
 import {
   BenchInterrupted,
   formatTable,
@@ -13,7 +17,13 @@ import {
 } from './harness.js';
 
 /** Every group `run.js` knows, in the order it runs them when none is named. */
-const GROUPS: BenchGroup[] = [hostnameGroup];
+const GROUPS: BenchGroup[] = [
+  hostnameGroup,
+  nativePinningGroup,
+  nativePagecacheGroup,
+  storageZstdGroup,
+  storageVectorLayoutGroup,
+];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */
 function resultsDir(): string {

@@ -41,11 +41,12 @@ await build({
   outfile: bundle,
   // x11: dbus-next's session-bus discovery through X11, never used for the system bus
   external: [...NATIVE, 'usocket', 'x11'],
-  define: { 'import.meta.url': 'importMetaUrl' },
+  define: { 'import.meta.url': 'importMetaUrl', 'import.meta.dirname': 'importMetaDirname' },
   banner: {
     js: [
       'var require = require("node:module").createRequire(process.execPath);',
       'var importMetaUrl = require("node:url").pathToFileURL(process.execPath).href;',
+      'var importMetaDirname = require("node:path").dirname(process.execPath);',
     ].join('\n'),
   },
   logLevel: 'warning',
@@ -81,6 +82,10 @@ for (const mod of NATIVE) {
     cpSync(join(root, 'node_modules', mod, part), join(out, 'node_modules', mod, part), { recursive: true });
   }
 }
+
+// our own addon (affinity, getcpu, mincore, fadvise, inode flags), where native/index.ts looks for it
+const addon = join(root, 'native/build/Release/opdbus_native.node');
+if (existsSync(addon)) cpSync(addon, join(out, 'native/build/Release/opdbus_native.node'));
 
 // the system integration files, as an installer would place them
 cpSync(join(root, 'build/dbus'), join(out, 'build/dbus'), { recursive: true });

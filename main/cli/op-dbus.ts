@@ -37,6 +37,15 @@ async function confirm(plan: Plan): Promise<boolean> {
   }
 }
 
+/** The pkexec path's log: beside the private bus once its directory exists; before, on stderr (pkexec's pipe). */
+function logBesideBus(dir: string, line: string): void {
+  try {
+    appendFileSync(join(dir, 'core.log'), line + '\n');
+  } catch {
+    process.stderr.write(line + '\n');
+  }
+}
+
 /** How to start this same program again: the packaged single executable is its own interpreter. */
 function selfCommand(): string[] {
   return isSea() ? [process.execPath] : [process.execPath, fileURLToPath(import.meta.url)];
@@ -68,9 +77,7 @@ export function buildProgram(): Command {
         privateBus,
         haltAt: haltPointFromEnv(process.env['OP_DBUS_TEST_HALT_AT']),
         // on the pkexec path stderr is the client's pipe, which goes away with it: log beside the bus
-        ...(privateBus !== undefined
-          ? { log: (line: string) => appendFileSync(join(privateBus.dir, 'core.log'), line + '\n') }
-          : {}),
+        ...(privateBus !== undefined ? { log: (line: string) => logBesideBus(privateBus.dir, line) } : {}),
       });
       const parent = process.ppid;
       await new Promise<void>((resolve) => {

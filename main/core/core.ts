@@ -12,6 +12,7 @@ import { PluginRegistry } from '../engine/registry.js';
 import { HostnamePlugin } from '../../plugins/hostname/index.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { PluginStateSnapshots, prepareDataDir, type StorageLayout } from '../storage/index.js';
 import { startPrivateBus, type PrivateBus } from './private-bus.js';
 import { Manager1Service } from './service.js';
 
@@ -38,6 +39,18 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
   mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
   // a core that is stopping (e.g. the previous pkexec session's) gets a few seconds to let go
   const lock = await DataDirLock.acquireWaiting(o.dataDir, 5000);
+  let storage: StorageLayout;
+  try {
+    // subvolumes, compression and no-CoW on BTRFS; the same directories elsewhere
+    storage = prepareDataDir(o.dataDir, {
+      compressionLevel: zstdLevelFromEnv(process.env['OP_DBUS_STORAGE_ZSTD_LEVEL']),
+    });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  log(`storage: ${storage.mode} on ${storage.filesystem.type}`);
+  for (const w of storage.warnings) log(`storage: ${w}`);
   let audit: AuditLog;
   let checkpointer: Checkpointer;
   try {
@@ -68,6 +81,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       // group commit: entries that arrive together share one transaction; each resolves once committed
       audit: { record: (entry) => audit.appendQueued(entry) },
       journal: new ApplyJournal(o.dataDir),
+      snapshots: new PluginStateSnapshots(storage),
       dataDir: o.dataDir,
       haltAt: o.haltAt,
       onProgress: (p) => service.emitProgress(p),
@@ -131,4 +145,17 @@ export function haltPointFromEnv(value: string | undefined): HaltPoint | undefin
     'InvalidArgument',
     `OP_DBUS_TEST_HALT_AT must be one of ${HALT_POINTS.join(', ')}, not "${value}"`,
   );
+}
+
+/** The zstd level for the compressed parts of the data dir (OP_DBUS_STORAGE_ZSTD_LEVEL, default 3). */
+function zstdLevelFromEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const level = Number(value);
+  if (!Number.isInteger(level)) {
+    throw new OpError(
+      'InvalidArgument',
+      `OP_DBUS_STORAGE_ZSTD_LEVEL must be an integer 1-15, not "${value}"`,
+    );
+  }
+  return level;
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -9,6 +9,7 @@ import { StateEngine } from './engine.js';
 import { ApplyJournal } from './journal.js';
 import type { StatePlugin } from './plugin.js';
 import { REDACTED } from './redact.js';
+import { PluginStateSnapshots, prepareDataDir } from '../storage/index.js';
 import { PluginRegistry } from './registry.js';
 
 // Engine logic with plugins that keep their "host" in memory: the ordering of checkpoints,
@@ -179,6 +180,34 @@ describe('StateEngine', () => {
     a.host['name'] = 'changed';
     const p3 = await engine.plan('{"version":1,"plugins":{"alpha":{"name":"x"}}}', undefined, actor);
     expect(p3.hash).not.toBe(p1.hash);
+  });
+
+  it("restores the plugins' on-disk state from the pre-apply snapshot when an apply fails", async () => {
+    const layout = prepareDataDir(join(dir, 'data'));
+    const snapshots = new PluginStateSnapshots(layout);
+    const stateFile = join(layout.dataDir, 'plugins', 'alpha.state');
+    writeFileSync(stateFile, 'before');
+    const withSnapshots = new StateEngine({
+      registry: new PluginRegistry([a, b]),
+      audit: { record: (entry) => audit.appendQueued(entry) },
+      journal: new ApplyJournal(dir),
+      dataDir: dir,
+      verifyAttempts: 1,
+      snapshots,
+    });
+    const realApply = a.apply.bind(a);
+    a.apply = (diff, desired) => {
+      writeFileSync(stateFile, 'during');
+      return realApply(diff, desired);
+    };
+    b.failApply = true;
+    const plan = await withSnapshots.plan(doc({ name: 'x' }, { port: '1' }), undefined, actor);
+    await withSnapshots.approve(plan.id, plan.hash, actor);
+    await expect(withSnapshots.apply(plan.id, plan.hash, actor)).rejects.toMatchObject({
+      code: 'ApplyFailed',
+    });
+    expect(readFileSync(stateFile, 'utf8')).toBe('before');
+    expect(snapshots.list().map((x) => x.label)).toEqual([`pre-apply-${plan.hash.slice(0, 16)}`]);
   });
 
   it('recovery rolls back an apply the journal shows unfinished, ignoring a torn last line', async () => {

@@ -36,8 +36,16 @@ export interface AuditSink {
 export const HALT_POINTS = ['after-journal', 'after-call', 'before-verify', 'after-verify'] as const;
 export type HaltPoint = (typeof HALT_POINTS)[number];
 
+/** Snapshots of the plugins' on-disk state (never the audit log): taken before an apply, restored on rollback. */
+export interface PluginStateStore {
+  take(label: string): { id: string };
+  restore(id: string): void;
+  prune(keep: number): unknown;
+}
+
 export interface EngineOptions {
   registry: PluginRegistry;
+  snapshots?: PluginStateStore;
   audit: AuditSink;
   journal: ApplyJournal;
   dataDir: string;
@@ -56,6 +64,8 @@ interface StoredPlan {
 }
 
 const CORE_ACTOR: AuditActor = { uid: null, subject: 'core' };
+/** Pre-apply snapshots kept after a successful apply. */
+const KEEP_SNAPSHOTS = 10;
 const MAX_PLANS = 64;
 
 /** Plan → approve → apply → verify → rollback, with the journal and the audit log (DESIGN.md section 4). */
@@ -208,7 +218,13 @@ export class StateEngine {
     if (allVerified) {
       this.o.journal.record({ type: 'end', applyId: begin.applyId, outcome: 'applied' });
       const summary = `recovery: apply of plan ${begin.hash} was fully applied and verified before the core stopped`;
-      await this.o.audit.record({ kind: 'recovery', actor: CORE_ACTOR, plugin: null, summary, payload: begin });
+      await this.o.audit.record({
+        kind: 'recovery',
+        actor: CORE_ACTOR,
+        plugin: null,
+        summary,
+        payload: begin,
+      });
       return summary;
     }
     const toUndo = begin.plugins
@@ -234,6 +250,7 @@ export class StateEngine {
         failures.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
+    failures.push(...this.restoreSnapshot(begin.snapshot));
     const outcome = failures.length === 0 ? 'rolled-back' : 'rollback-failed';
     this.o.journal.record({ type: 'end', applyId: begin.applyId, outcome });
     const summary =
@@ -280,6 +297,7 @@ export class StateEngine {
     }
 
     const applyId = randomUUID();
+    const snapshot = this.o.snapshots?.take(`pre-apply ${plan.hash.slice(0, 16)}`);
     this.o.journal.begin({
       type: 'begin',
       applyId,
@@ -287,6 +305,7 @@ export class StateEngine {
       hash: plan.hash,
       plugins: changing,
       time: new Date().toISOString(),
+      ...(snapshot !== undefined ? { snapshot: snapshot.id } : {}),
     });
     const progress = (plugin: string | null, step: ApplyProgress['step'], message: string): void =>
       this.o.onProgress?.({ planId: plan.id, plugin, step, message });
@@ -322,7 +341,7 @@ export class StateEngine {
     } catch (e) {
       const cause =
         e instanceof OpError ? e : new OpError('Internal', e instanceof Error ? e.message : String(e));
-      await this.rollbackAll(applyId, plan, done, actor, cause, progress);
+      await this.rollbackAll(applyId, plan, done, actor, cause, progress, snapshot?.id);
       throw new OpError(
         'ApplyFailed',
         `apply of plan ${plan.hash} failed and was rolled back: ${cause.message}`,
@@ -334,6 +353,7 @@ export class StateEngine {
     }
     await this.haltIf('after-verify');
     this.o.journal.record({ type: 'end', applyId, outcome: 'applied' });
+    this.o.snapshots?.prune(KEEP_SNAPSHOTS);
     const { seq } = await this.o.audit.record({
       kind: 'apply',
       actor,
@@ -353,6 +373,7 @@ export class StateEngine {
     actor: AuditActor,
     cause: OpError,
     progress: (plugin: string | null, step: ApplyProgress['step'], message: string) => void,
+    snapshot: string | undefined,
   ): Promise<void> {
     const failures: string[] = [];
     for (const { name, checkpoint } of [...done].reverse()) {
@@ -371,6 +392,7 @@ export class StateEngine {
         failures.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
+    failures.push(...this.restoreSnapshot(snapshot));
     this.o.journal.record({
       type: 'end',
       applyId,
@@ -387,6 +409,17 @@ export class StateEngine {
       payload: { planId: plan.id, hash: plan.hash, cause: cause.toPayload(), rollbackFailures: failures },
     });
     progress(null, 'failed', `apply failed: ${cause.message}`);
+  }
+
+  /** Puts the plugins' on-disk state back as it was before the apply; returns what failed. */
+  private restoreSnapshot(id: string | undefined): string[] {
+    if (id === undefined || this.o.snapshots === undefined) return [];
+    try {
+      this.o.snapshots.restore(id);
+      return [];
+    } catch (e) {
+      return [`plugin state snapshot ${id}: ${e instanceof Error ? e.message : String(e)}`];
+    }
   }
 
   private async verifyWithRetries(plugin: AnyStatePlugin, desired: unknown): Promise<void> {

@@ -24,6 +24,8 @@ export const JournalRecord = z.discriminatedUnion('type', [
     hash: z.string(),
     plugins: z.array(z.string()),
     time: z.string(),
+    /** The snapshot of the plugins' on-disk state taken before the apply, restored on rollback. */
+    snapshot: z.string().optional(),
   }),
   z.object({
     type: z.literal('checkpoint'),
