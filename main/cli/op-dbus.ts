@@ -19,7 +19,7 @@ import {
   type JsonFlag,
 } from './io.js';
 import { readTopology, topologyJson, topologyText } from '../topology/index.js';
-import { applyText, planText, queryText, verifyText } from './render.js';
+import { applyText, planText, queryText, statsText, verifyText } from './render.js';
 
 async function confirm(plan: Plan): Promise<boolean> {
   if (!process.stdin.isTTY) {
@@ -170,6 +170,29 @@ export function buildProgram(): Command {
       const r = await withClient((c) => c.call('Verify', { document: readDocument(file), file }));
       print(o.json, r, verifyText(r));
       process.exitCode = r.inSync ? EXIT.ok : EXIT.changes;
+    });
+
+  program
+    .command('stats')
+    .description("the core's live metrics: per-node memory, where it runs, page-cache residency of its files")
+    .option('--watch', 'print each Metrics signal the core sends (until interrupted)')
+    .option('--json', 'machine-readable output (one JSON document per line with --watch)')
+    .action(async (o: JsonFlag & { watch?: boolean }) => {
+      if (o.watch !== true) {
+        const s = await withClient((c) => c.call('Stats', {}));
+        print(o.json, s, statsText(s));
+        return;
+      }
+      await withClient(async (c) => {
+        const stop = await c.onSignal('Metrics', (s) =>
+          process.stdout.write((o.json === true ? JSON.stringify(s) : `${statsText(s)}\n`) + '\n'),
+        );
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        stop();
+      });
     });
 
   program

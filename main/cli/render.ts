@@ -1,4 +1,5 @@
 import type {
+  Stats,
   ApplyResponse,
   AuditListResponse,
   AuditVerifyResponse,
@@ -66,4 +67,29 @@ export function auditListText(r: AuditListResponse): string {
 export function auditVerifyText(r: AuditVerifyResponse): string {
   if (r.ok) return `Audit log intact: ${r.size} entries, head ${r.head}`;
   return `AUDIT LOG DAMAGED at entry ${r.firstBad?.seq ?? '?'}: ${r.firstBad?.reason ?? 'unknown'} (${r.size} entries)`;
+}
+
+const gib = (kb: number): string => `${(kb / 1024 / 1024).toFixed(1)} GiB`;
+const pct = (f: number | null): string => (f === null ? 'n/a' : `${(f * 100).toFixed(1)} %`);
+
+/** What the core measures of itself and its host, for a person. */
+export function statsText(s: Stats): string {
+  const lines = [`core pid ${s.core.pid}, ${Math.round(s.core.rss_kb / 1024)} MiB resident`];
+  lines.push(
+    s.core.unavailable !== undefined
+      ? `  running on: unavailable (${s.core.unavailable})`
+      : `  running on: CPU ${s.core.cpu ?? '?'}, node ${s.core.node ?? '?'}; allowed CPUs ${(s.core.affinity ?? []).join(',')}`,
+  );
+  lines.push(`  placement: ${s.placement.reason}`);
+  lines.push(`  storage: ${s.storage.mode} on ${s.storage.filesystem}`);
+  lines.push('', 'node  free       total');
+  for (const n of s.nodes)
+    lines.push(`${String(n.id).padEnd(4)}  ${gib(n.free_kb).padEnd(9)}  ${gib(n.total_kb)}`);
+  lines.push('', 'page cache  size        file');
+  for (const f of s.files) {
+    lines.push(
+      `${pct(f.resident).padEnd(10)}  ${`${(f.bytes / 1024).toFixed(0)} KiB`.padEnd(10)}  ${f.name}${f.unavailable !== undefined ? `  (${f.unavailable})` : ''}`,
+    );
+  }
+  return lines.join('\n');
 }

@@ -1,5 +1,8 @@
+import type { z } from 'zod';
 import {
-  ApplyProgress,
+  Signals,
+  type SignalName,
+  type ApplyProgress,
   BUS_NAME,
   ERROR_NAME_PREFIX,
   ErrorPayload,
@@ -85,8 +88,17 @@ export class ManagerClient {
   }
 
   /** Calls `listener` for each ApplyProgress signal until the returned function is called. */
-  async onProgress(listener: (p: ApplyProgress) => void): Promise<() => void> {
-    const rule = `type='signal',sender='${BUS_NAME}',interface='${INTERFACE_NAME}',member='ApplyProgress'`;
+  /** Calls `listener` for each ApplyProgress signal until the returned function is called. */
+  onProgress(listener: (p: ApplyProgress) => void): Promise<() => void> {
+    return this.onSignal('ApplyProgress', listener);
+  }
+
+  /** Calls `listener` with each signal of this name, checked against the contract, until the returned function is called. */
+  async onSignal<S extends SignalName>(
+    name: S,
+    listener: (payload: z.output<(typeof Signals)[S]>) => void,
+  ): Promise<() => void> {
+    const rule = `type='signal',sender='${BUS_NAME}',interface='${INTERFACE_NAME}',member='${name}'`;
     await callMethod(this.bus, {
       destination: 'org.freedesktop.DBus',
       path: '/org/freedesktop/DBus',
@@ -95,15 +107,11 @@ export class ManagerClient {
       signature: 's',
       body: [rule],
     });
+    const schema = Signals[name];
     const onMessage = (msg: Message): void => {
-      if (
-        msg.interface !== INTERFACE_NAME ||
-        msg.member !== 'ApplyProgress' ||
-        typeof msg.body[0] !== 'string'
-      )
-        return;
-      const p = ApplyProgress.safeParse(JSON.parse(msg.body[0]));
-      if (p.success) listener(p.data);
+      if (msg.interface !== INTERFACE_NAME || msg.member !== name || typeof msg.body[0] !== 'string') return;
+      const p = schema.safeParse(JSON.parse(msg.body[0]));
+      if (p.success) listener(p.data as z.output<(typeof Signals)[S]>);
     };
     this.bus.on('message', onMessage);
     return () => {

@@ -22,6 +22,8 @@ import {
   Plan,
   SchemaRequest,
   SchemaResponse,
+  Stats,
+  StatsRequest,
   PlanRequest,
   QueryRequest,
   QueryResponse,
@@ -57,6 +59,7 @@ function method<Req extends z.ZodType, Res extends z.ZodType>(
 export const Manager1 = {
   Query: method(QueryRequest, QueryResponse, 'read'),
   Schema: method(SchemaRequest, SchemaResponse, 'read'),
+  Stats: method(StatsRequest, Stats, 'read'),
   Plan: method(PlanRequest, Plan, 'plan'),
   Approve: method(ApproveRequest, ApproveResponse, 'apply'),
   Apply: method(ApplyRequest, ApplyResponse, 'apply'),
@@ -76,6 +79,8 @@ export type ResponseOf<M extends MethodName> = z.output<(typeof Manager1)[M]['re
 
 export const Signals = {
   ApplyProgress,
+  /** Stats, sent every few seconds while the core runs (clients listen; nobody polls). */
+  Metrics: Stats,
 } as const;
 export type SignalName = keyof typeof Signals;
 

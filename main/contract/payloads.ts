@@ -253,3 +253,36 @@ export const ApplyProgress = z.object({
   message: z.string(),
 });
 export type ApplyProgress = z.infer<typeof ApplyProgress>;
+
+export const StatsRequest = z.object({}).strict();
+/** What the core measures of itself and its host, as the Stats answer and the periodic Metrics signal. */
+export const Stats = z.object({
+  time: z.string(),
+  nodes: z.array(z.object({ id: z.number().int(), total_kb: z.number(), free_kb: z.number() })),
+  core: z.object({
+    pid: z.number().int(),
+    /** The CPU and NUMA node the core's main thread ran on when measured (getcpu), or why unknown. */
+    cpu: z.number().int().nullable(),
+    node: z.number().int().nullable(),
+    affinity: z.array(z.number().int()).nullable(),
+    rss_kb: z.number(),
+    unavailable: z.string().optional(),
+  }),
+  placement: z.object({
+    enabled: z.boolean(),
+    node: z.number().int().nullable(),
+    cpus: z.array(z.number().int()),
+    reason: z.string(),
+  }),
+  /** Page-cache residency (mincore) of the core's files: the audit log's SQLite files and the cache. */
+  files: z.array(
+    z.object({
+      name: z.string(),
+      bytes: z.number(),
+      resident: z.number().nullable(),
+      unavailable: z.string().optional(),
+    }),
+  ),
+  storage: z.object({ mode: z.enum(['btrfs', 'plain']), filesystem: z.string() }),
+});
+export type Stats = z.infer<typeof Stats>;

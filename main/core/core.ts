@@ -12,6 +12,7 @@ import { PluginRegistry } from '../engine/registry.js';
 import { HostnamePlugin } from '../../plugins/hostname/index.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { collectStats, placeCore } from '../metrics/stats.js';
 import { PluginStateSnapshots, prepareDataDir, type StorageLayout } from '../storage/index.js';
 import { startPrivateBus, type PrivateBus } from './private-bus.js';
 import { Manager1Service } from './service.js';
@@ -24,6 +25,8 @@ export interface CoreOptions {
    * process that started the core goes away.
    */
   privateBus?: { dir: string; uid: number } | undefined;
+  /** The sysfs tree the topology and placement read (tests point it at a fixture). */
+  sysfsRoot?: string;
   authority?: Authority;
   haltAt?: HaltPoint | undefined;
   log?: (line: string) => void;
@@ -50,6 +53,12 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     throw e;
   }
   log(`storage: ${storage.mode} on ${storage.filesystem.type}`);
+  const placement = placeCore(o.sysfsRoot ?? '/sys', process.env['OP_DBUS_PLACEMENT'] !== 'off');
+  log(`placement: ${placement.reason}`);
+  const metricsSource = {
+    dataDir: o.dataDir,
+    storage: { mode: storage.mode, filesystem: storage.filesystem.type },
+  };
   for (const w of storage.warnings) log(`storage: ${w}`);
   let audit: AuditLog;
   let checkpointer: Checkpointer;
@@ -84,7 +93,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       snapshots: new PluginStateSnapshots(storage),
       dataDir: o.dataDir,
       haltAt: o.haltAt,
-      onProgress: (p) => service.emitProgress(p),
+      onProgress: (p) => service.emit('ApplyProgress', p),
     });
     const service = new Manager1Service({
       bus: serviceBus ?? bus,
@@ -96,6 +105,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       handlers: {
         Query: (req, actor) => engine.query(req.plugins, actor),
         Schema: () => ({ schema: registry.documentSchema() }),
+        Stats: () => collectStats(metricsSource, placement),
         Plan: (req, actor) => engine.plan(req.document, req.file, actor),
         Approve: (req, actor) => engine.approve(req.planId, req.hash, actor),
         Apply: (req, actor) => engine.apply(req.planId, req.hash, actor),
@@ -113,10 +123,20 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       writeFileSync(join(o.privateBus.dir, 'address'), `${privateBus.address}\n`, { mode: 0o644 });
     }
     log(`op-dbus core ready on ${servedOn}, data in ${o.dataDir}`);
+    // live metrics are pushed as signals: clients listen, nobody polls the core
+    const metrics = setInterval(() => {
+      try {
+        service.emit('Metrics', collectStats(metricsSource, placement));
+      } catch (e) {
+        log(`metrics: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }, metricsIntervalMs(process.env['OP_DBUS_METRICS_INTERVAL_MS']));
+    metrics.unref();
     const pb = privateBus;
     const sb = serviceBus;
     return {
       async stop() {
+        clearInterval(metrics);
         await service.release();
         sb?.disconnect();
         pb?.stop();
@@ -158,4 +178,17 @@ function zstdLevelFromEnv(value: string | undefined): number | undefined {
     );
   }
   return level;
+}
+
+/** How often the Metrics signal goes out (OP_DBUS_METRICS_INTERVAL_MS, default 5 s, at least 100 ms). */
+function metricsIntervalMs(value: string | undefined): number {
+  if (value === undefined || value === '') return 5000;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 100) {
+    throw new OpError(
+      'InvalidArgument',
+      `OP_DBUS_METRICS_INTERVAL_MS must be an integer ≥ 100, not "${value}"`,
+    );
+  }
+  return ms;
 }

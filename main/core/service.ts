@@ -8,8 +8,9 @@ import {
   OBJECT_PATH,
   OpError,
   introspectionXml,
-  type ApplyProgress,
+  Signals,
   type AuditActor,
+  type SignalName,
   type MethodName,
 } from '../contract/index.js';
 import { callerPid, callerUid, type Message, type MessageBus } from '../dbus/calls.js';
@@ -56,9 +57,10 @@ export class Manager1Service {
     }
   }
 
-  emitProgress(p: ApplyProgress): void {
+  /** Sends one of the contract's signals (a JSON string, like every payload). */
+  emit<S extends SignalName>(name: S, payload: z.input<(typeof Signals)[S]>): void {
     this.o.bus.send(
-      dbus.Message.newSignal(OBJECT_PATH, INTERFACE_NAME, 'ApplyProgress', 's', [JSON.stringify(p)]),
+      dbus.Message.newSignal(OBJECT_PATH, INTERFACE_NAME, name, 's', [JSON.stringify(payload)]),
     );
   }
 
