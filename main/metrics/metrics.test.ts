@@ -16,7 +16,7 @@ beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'metrics-'));
   execFileSync('tar', [
     'xzf',
-    '/work/shared/fixtures/numa-hwloc.tar.gz',
+    fileURLToPath(new URL('../../../shared/fixtures/numa-hwloc.tar.gz', import.meta.url)),
     '-C',
     root,
     'numa/64amd64-4s2n4ca2co',
