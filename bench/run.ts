@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cacheIndexGroup } from './groups/cache-index.js';
 import { hostnameGroup } from './groups/hostname.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
@@ -23,6 +24,7 @@ const GROUPS: BenchGroup[] = [
   nativePagecacheGroup,
   storageZstdGroup,
   storageVectorLayoutGroup,
+  cacheIndexGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */
