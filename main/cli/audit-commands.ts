@@ -152,9 +152,10 @@ export function auditCommand(): Command {
     .description(
       "print the core's checkpoint verifier key (signed-note format), for verify-proof and import-verify",
     )
-    .action(async () => {
+    .option('--json', 'machine-readable output')
+    .action(async (o: JsonFlag) => {
       const r = await withClient((c) => c.call('AuditCheckpoint', {}));
-      process.stdout.write(`${r.verifierKey}\n`);
+      print(o.json, { verifierKey: r.verifierKey }, r.verifierKey);
     });
 
   audit
@@ -265,6 +266,7 @@ export function auditCommand(): Command {
     )
     .option('--from <seq>', 'start at this entry', int('--from'), 0)
     .option('--to <seq>', 'stop before this entry', int('--to'))
+    .option('--json', 'accepted for uniformity: the export is JSON lines either way')
     .action(async (o: { from: number; to?: number }) => {
       await withClient(async (c) => {
         for (let from = o.from; o.to === undefined || from < o.to;) {

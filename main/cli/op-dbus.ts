@@ -103,6 +103,7 @@ export function buildProgram(): Command {
   program
     .command('schema')
     .description('print the JSON Schema of the desired-state document')
+    .option('--json', 'accepted for uniformity: the schema is JSON either way')
     .action(async () => {
       const r = await withClient((c) => c.call('Schema', {}));
       print(true, r.schema, '');
@@ -222,12 +223,13 @@ export function buildProgram(): Command {
     .description('start it and print `export` lines: eval "$(op-dbus sandbox up)"')
     .addOption(dirOption())
     .option('--no-core', 'start only the bus, polkitd and hostnamed')
-    .action(async (o: { dir: string; core: boolean }) => {
+    .option('--json', 'print the environment as JSON instead of export lines')
+    .action(async (o: JsonFlag & { dir: string; core: boolean }) => {
       const env = await sandboxUp({
         dir: o.dir,
         ...(o.core ? { coreCommand: [...selfCommand(), 'core'] } : {}),
       });
-      process.stdout.write(exportLines(env) + '\n');
+      print(o.json, env, exportLines(env));
     });
   sandbox
     .command('down')
