@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ErrorPayload } from '../../main/contract/index.js';
@@ -113,6 +113,34 @@ describe('polkit on every call', () => {
       /NotAuthorized: not authorised: org\.opdbus\.plan \(authentication is required/,
     );
     expect(sb.machineInfo()['LOCATION']).toBe('Set by nobody');
+  });
+
+  it('passes interactive authorisation through to polkit only when the client allows it', async () => {
+    // watch the core's CheckAuthorization calls on the bus: flags 1 = AllowUserInteraction
+    const monitor = spawn(
+      'dbus-monitor',
+      [
+        '--system',
+        "type='method_call',interface='org.freedesktop.PolicyKit1.Authority',member='CheckAuthorization'",
+      ],
+      { env: sb.childEnv },
+    );
+    let seen = '';
+    monitor.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    await new Promise((r) => setTimeout(r, 300));
+    const client = await sb.client();
+    try {
+      await client.call('Schema', {}, { interactive: true });
+      await client.call('Schema', {});
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      client.close();
+      monitor.kill();
+    }
+    const flags = [...seen.matchAll(/string "org\.opdbus\.read"[\s\S]*?uint32 (\d+)/g)].map((m) =>
+      Number(m[1]),
+    );
+    expect(flags).toEqual([1, 0]);
   });
 
   it('a rule change takes effect without restarting anything', async () => {
