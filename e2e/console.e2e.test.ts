@@ -1,8 +1,12 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestSandbox } from '../test/support/sandbox.js';
+import { rewriteAuditHistory } from './support/audit-rewrite.js';
 import {
   launchChromium,
   openDocumentFile,
@@ -49,8 +53,15 @@ function auditList(): AuditList {
 const text = async (testId: string): Promise<string> =>
   ((await page.getByTestId(testId).textContent()) ?? '').trim();
 
+// Metrics every 300 ms, so the Host view sees signals within the test's patience.
+const CORE_ENV = { OP_DBUS_METRICS_INTERVAL_MS: '300' };
+
 beforeAll(async () => {
+  // the witness's store (serve's and the CLI's: same user) in a fresh state dir, not the real home
+  process.env['XDG_STATE_HOME'] = mkdtempSync(join(tmpdir(), 'opdbus-e2e-witness-'));
+  delete process.env['OP_DBUS_WITNESS'];
   sb = await TestSandbox.start();
+  await sb.restartCore(CORE_ENV);
   serve = await startServe(sb);
   browser = await launchChromium();
   context = browser.context;
@@ -89,6 +100,15 @@ describe('the console in Chromium through op-dbus serve', () => {
     ]);
     await page.getByText('Connected to the core via op-dbus serve').waitFor();
     await page.locator('[data-testid="desired-editor"] .monaco-editor').waitFor();
+  });
+
+  it("witnesses the host's log on connect: first contact, trusted on first use", async () => {
+    await page.getByTestId('tab-audit').click();
+    const witness = page.locator('[data-testid="witness"][data-status="first-contact"]');
+    await witness.waitFor();
+    expect(await witness.textContent()).toMatch(/first contact \(trusted on first use\)/);
+    await screenshot(page, '02a-witness-first-contact');
+    await page.getByTestId('tab-editor').click();
   });
 
   it('refuses the same token a second time, in another browser profile', async () => {
@@ -187,6 +207,8 @@ describe('the console in Chromium through op-dbus serve', () => {
     expect(await applyRow.getAttribute('data-kind')).toBe('apply');
     expect(await applyRow.textContent()).toContain(approvedHash);
     await page.getByTestId('chain-state').getByText('Chain verified').waitFor();
+    // the changes re-ran the witness: the log grew, and the consistency proof checks
+    await page.locator('[data-testid="witness"][data-status="in-sync"]').waitFor();
     await screenshot(page, '06-audit');
   });
 
@@ -218,5 +240,70 @@ describe('the console in Chromium through op-dbus serve', () => {
     expect(await page.getByTestId('stale-plan').count()).toBe(0);
     expect(await page.getByTestId('error-notice').count()).toBe(0);
     await screenshot(page, '08-replanned');
+  });
+
+  it("shows the host's node memory as the kernel reports it, updated by each Metrics signal", async () => {
+    const meminfo = readFileSync('/sys/devices/system/node/node0/meminfo', 'utf8');
+    const memTotal = Number(/^Node 0 MemTotal:\s+(\d+) kB$/m.exec(meminfo)?.[1]);
+    expect(memTotal).toBeGreaterThan(0);
+
+    await page.getByTestId('tab-host').click();
+    const totalKb = page.getByTestId('node-0-total-kb');
+    await totalKb.waitFor();
+    expect(Number((await totalKb.textContent())?.replace(/\D/g, ''))).toBe(memTotal);
+
+    const measured = page.getByTestId('host-measured');
+    const firstTime = await measured.getAttribute('data-time');
+    expect(firstTime).toMatch(/^\d{4}-/);
+    // a later measurement arrives as a signal (nobody polls): the time it was taken changes
+    // (a locator, not waitForFunction: the console's CSP forbids the eval that one needs)
+    await page
+      .locator(
+        `[data-testid="host-measured"]:not([data-time="${firstTime ?? ''}"]):not([data-signals="0"]):not([data-signals="1"])`,
+      )
+      .waitFor({ timeout: 10_000 });
+    expect(await measured.textContent()).toMatch(/Live · measured/);
+    // the native addon is built here: where the core runs is measured, not guessed
+    expect(await text('core-affinity')).toMatch(/^[0-9][0-9,-]*$/);
+    expect(await page.locator('[data-testid="cache-file"][data-name="audit/audit.sqlite"]').count()).toBe(1);
+    await screenshot(page, '09-host');
+  });
+
+  it('says "unavailable" and why, where the core runs without its native addon', async () => {
+    await sb.restartCore({ ...CORE_ENV, OP_DBUS_NATIVE_ADDON: '/nonexistent/opdbus_native.node' });
+    await page.reload();
+    await page.getByTestId('tab-host').click();
+    const cpu = page.getByTestId('core-cpu');
+    await cpu.getByText('unavailable').waitFor();
+    expect(await cpu.textContent()).toBe('unavailable');
+    expect(await text('core-unavailable')).toMatch(
+      /not measured: no opdbus_native\.node built.*npm run build:native/,
+    );
+    const file = page.locator('[data-testid="cache-file"][data-name="audit/audit.sqlite"]');
+    expect(await file.textContent()).toMatch(/unavailable/);
+    expect(await text('files-unavailable')).toMatch(/not measured: no opdbus_native\.node built/);
+    expect(await text('placement')).toMatch(/Not pinned/);
+    // node memory comes from sysfs, not the addon: still measured
+    await page.getByTestId('node-0-total-kb').waitFor();
+    await screenshot(page, '09b-host-no-native-addon');
+  });
+
+  it('shows AUDIT LOG TAMPERING after history is rewritten on the host, though the chain verifies there', async () => {
+    // root on the host rewrites entry 2, re-chains, re-hashes and drops the core's own checkpoints:
+    // the host's log is self-consistent again, and only the witness's earlier checkpoint can tell
+    rewriteAuditHistory(sb.dataDir, 2, { dropCheckpoints: true });
+    await sb.restartCore(CORE_ENV);
+    await page.reload();
+    await page.getByText('Connected to the core via op-dbus serve').waitFor();
+    await page.getByTestId('tab-audit-alert').waitFor();
+    await page.getByTestId('tab-audit').click();
+    const witness = page.locator('[data-testid="witness"][data-status="tampering"]');
+    await witness.waitFor();
+    const banner = (await witness.textContent()) ?? '';
+    expect(banner).toMatch(/AUDIT LOG TAMPERING/);
+    expect(banner).toMatch(/history was rewritten/);
+    expect(await witness.getAttribute('role')).toBe('alert');
+    await page.getByTestId('chain-state').getByText('Chain verified').waitFor();
+    await screenshot(page, '10-witness-tampering');
   });
 });

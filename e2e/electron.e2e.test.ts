@@ -70,7 +70,7 @@ describe.skipIf('skip' in electron)('the console in the Electron shell', () => {
   it('isolates the renderer: no Node, no Electron objects, only the bridge', async () => {
     expect(await page.evaluate('typeof require')).toBe('undefined');
     expect(await page.evaluate('typeof process')).toBe('undefined');
-    expect(await page.evaluate('Object.keys(window.opdbus).sort().join(",")')).toBe('call,onProgress');
+    expect(await page.evaluate('Object.keys(window.opdbus).sort().join(",")')).toBe('call,onSignal');
   });
 
   it('refuses navigation away from the console and new windows', async () => {

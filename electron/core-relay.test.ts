@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { OpError, type MethodName } from '../main/contract/index.js';
-import { relayCall, type CoreLink } from './core-relay.js';
+import { OpError, type MethodName, type WitnessReport } from '../main/contract/index.js';
+import { relayCall, type CoreLink, type LocalAnswers } from './core-relay.js';
 
 function fakeCore(answer: (method: MethodName) => unknown): {
   link: () => Promise<CoreLink>;
@@ -12,25 +12,32 @@ function fakeCore(answer: (method: MethodName) => unknown): {
       calls.push(method);
       return Promise.resolve().then(() => answer(method)) as never;
     },
-    onProgress: () => Promise.resolve(() => undefined),
+    onSignal: () => Promise.resolve(() => undefined),
   };
   return { link: () => Promise.resolve(link), calls };
 }
 
+const FIRST: WitnessReport = {
+  status: 'first-contact',
+  endpoint: 'unix:path=/run/x',
+  checkpoint: { size: 3, root: 'cm9vdA==', seenAt: '2026-01-01T00:00:00Z' },
+};
+const local: LocalAnswers = { witness: () => Promise.resolve(FIRST) };
+
 describe('relayCall', () => {
   it('forwards a valid call and returns its result as a value', async () => {
     const core = fakeCore(() => ({ schema: {} }));
-    expect(await relayCall(core.link, 'Schema', {})).toEqual({ result: { schema: {} } });
+    expect(await relayCall(core.link, 'Schema', {}, local)).toEqual({ result: { schema: {} } });
     expect(core.calls).toEqual(['Schema']);
   });
 
   it('refuses unknown methods and invalid requests before the core sees them', async () => {
     const core = fakeCore(() => ({}));
-    expect(await relayCall(core.link, 'constructor', {})).toMatchObject({
+    expect(await relayCall(core.link, 'constructor', {}, local)).toMatchObject({
       error: { code: 'InvalidArgument' },
     });
-    expect(await relayCall(core.link, 42, {})).toMatchObject({ error: { code: 'InvalidArgument' } });
-    expect(await relayCall(core.link, 'Approve', { planId: 'p', hash: 'nope' })).toMatchObject({
+    expect(await relayCall(core.link, 42, {}, local)).toMatchObject({ error: { code: 'InvalidArgument' } });
+    expect(await relayCall(core.link, 'Approve', { planId: 'p', hash: 'nope' }, local)).toMatchObject({
       error: { code: 'InvalidArgument' },
     });
     expect(core.calls).toEqual([]);
@@ -40,13 +47,26 @@ describe('relayCall', () => {
     const stale = fakeCore(() => {
       throw new OpError('StalePlan', 'plan again');
     });
-    expect(await relayCall(stale.link, 'Apply', { planId: 'p', hash: 'a'.repeat(64) })).toEqual({
+    expect(await relayCall(stale.link, 'Apply', { planId: 'p', hash: 'a'.repeat(64) }, local)).toEqual({
       error: { code: 'StalePlan', message: 'plan again' },
     });
     const down = (): Promise<CoreLink> =>
       Promise.reject(new OpError('DBusCallFailed', 'cannot connect to the system bus'));
-    expect(await relayCall(down, 'Schema', {})).toEqual({
+    expect(await relayCall(down, 'Schema', {}, local)).toEqual({
       error: { code: 'DBusCallFailed', message: 'cannot connect to the system bus' },
     });
+  });
+
+  it('answers Witness in the shell, never through the core, and refuses a request it does not take', async () => {
+    const core = fakeCore(() => ({}));
+    expect(await relayCall(core.link, 'Witness', {}, local)).toEqual({ result: FIRST });
+    expect(await relayCall(core.link, 'Witness', { forget: true }, local)).toMatchObject({
+      error: { code: 'InvalidArgument' },
+    });
+    const failing: LocalAnswers = { witness: () => Promise.reject(new Error('state dir gone')) };
+    expect(await relayCall(core.link, 'Witness', {}, failing)).toEqual({
+      error: { code: 'Internal', message: 'state dir gone' },
+    });
+    expect(core.calls).toEqual([]);
   });
 });

@@ -14,6 +14,8 @@ import {
 // The shell's main process is a Node process and a D-Bus client of the core, as the CLI and `serve`
 // are; only its renderer and preload must be limited to the contract (see the closing note of issue 3).
 import { ManagerClient } from '../main/client/manager-client.js';
+import { witnessCheck, witnessDir, witnessEndpoint, WitnessStore } from '../main/client/witness.js';
+import { Signals, witnessReport, type SignalName, type WitnessReport } from '../main/contract/index.js';
 import { relayCall, type RelayAnswer } from './core-relay.js';
 import { resolveAppFile } from './guards/app-files.js';
 import { APP_ENTRY, APP_SCHEME } from './guards/app-origin.js';
@@ -22,7 +24,7 @@ import { isTrustedSender } from './guards/ipc-sender.js';
 import { isAllowedNavigation, windowOpenDecision } from './guards/navigation.js';
 import { decidePermission } from './guards/permissions.js';
 import { secureWebPreferences } from './guards/web-preferences.js';
-import { CALL_CHANNEL, PROGRESS_CHANNEL } from './ipc-channels.js';
+import { CALL_CHANNEL, SIGNAL_CHANNEL } from './ipc-channels.js';
 
 const RENDERER_DIR = resolve(import.meta.dirname, '..', 'renderer');
 const PRELOAD = join(import.meta.dirname, 'preload.cjs');
@@ -33,12 +35,15 @@ app.enableSandbox();
 let consoleContents: WebContents | undefined;
 let coreLink: Promise<ManagerClient> | undefined;
 
-// One D-Bus connection, made on first use, with the progress signals forwarded to the window;
-// a failed connection is retried on the next call.
+// One D-Bus connection, made on first use, with every signal of the contract forwarded to the
+// window (payloads checked by the client, and again by the renderer); a failed connection is
+// retried on the next call.
 function core(): Promise<ManagerClient> {
   coreLink ??= ManagerClient.connect()
     .then(async (client) => {
-      await client.onProgress((p) => consoleContents?.send(PROGRESS_CHANNEL, p));
+      for (const name of Object.keys(Signals) as SignalName[]) {
+        await client.onSignal(name, (payload) => consoleContents?.send(SIGNAL_CHANNEL, name, payload));
+      }
       return client;
     })
     .catch((e: unknown) => {
@@ -46,6 +51,16 @@ function core(): Promise<ManagerClient> {
       throw e;
     });
   return coreLink;
+}
+
+// The CLI's witness (main/client/witness.ts), run by this process of the user each time the console
+// asks (relay-local method `Witness`): same store, same host identity, same OP_DBUS_WITNESS=off.
+function witness(): Promise<WitnessReport> {
+  const endpoint = witnessEndpoint();
+  return witnessReport(async () => witnessCheck(await core(), new WitnessStore(witnessDir()), endpoint), {
+    endpoint,
+    off: process.env['OP_DBUS_WITNESS'] === 'off',
+  });
 }
 
 function serveAppFiles(): void {
@@ -99,7 +114,7 @@ function relayIpc(): void {
       );
       if (!trusted)
         return { error: { code: 'NotAuthorized', message: 'this IPC sender is not the console window' } };
-      return relayCall(core, method, request);
+      return relayCall(core, method, request, { witness });
     },
   );
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseRelayMessage } from './relay.js';
+import { OpError } from './errors.js';
+import { checkCall, parseRelayMessage, parseRelayPush, WitnessReport, witnessReport } from './relay.js';
 
 const hash = 'a'.repeat(64);
 
@@ -48,5 +49,113 @@ describe('parseRelayMessage', () => {
       JSON.stringify({ id: 4, method: 'Query', request: { plugins: [], all: true } }),
     );
     expect(unknownKey).toMatchObject({ reply: { id: 4, error: { code: 'InvalidArgument' } } });
+  });
+});
+
+const stats = {
+  time: '2026-01-01T00:00:00.000Z',
+  nodes: [{ id: 0, total_kb: 9005272, free_kb: 4000000 }],
+  core: { pid: 42, cpu: 1, node: 0, affinity: [0, 1], rss_kb: 51200 },
+  placement: { enabled: false, node: null, cpus: [], reason: 'one NUMA node: nothing to choose' },
+  files: [{ name: 'audit/audit.sqlite', bytes: 4096, resident: 1 }],
+  storage: { mode: 'plain', filesystem: 'ext4' },
+};
+
+describe('parseRelayPush', () => {
+  it('accepts every signal of the contract with a payload its schema accepts', () => {
+    expect(parseRelayPush('Metrics', stats)).toEqual({ push: 'Metrics', payload: stats });
+    const progress = { planId: 'p', plugin: null, step: 'start', message: 'go' };
+    expect(parseRelayPush('ApplyProgress', progress)).toEqual({ push: 'ApplyProgress', payload: progress });
+  });
+
+  it('drops names outside Signals, inherited names, and payloads of another schema', () => {
+    for (const name of ['Reboot', '__proto__', 'constructor', 'hasOwnProperty', 42, null])
+      expect(parseRelayPush(name, stats), String(name)).toBeUndefined();
+    // a Metrics payload pushed as ApplyProgress, and a Metrics payload with a wrong field type
+    expect(parseRelayPush('ApplyProgress', stats)).toBeUndefined();
+    expect(parseRelayPush('Metrics', { ...stats, nodes: [{ id: 0, total_kb: '9005272', free_kb: 1 }] })).toBe(
+      undefined,
+    );
+  });
+});
+
+describe('relay-local methods', () => {
+  it('answers Witness locally, never as a call for the core, and checks its request', () => {
+    expect(parseRelayMessage(JSON.stringify({ id: 5, method: 'Witness', request: {} }))).toEqual({
+      local: { id: 5, method: 'Witness' },
+    });
+    expect(
+      parseRelayMessage(JSON.stringify({ id: 6, method: 'Witness', request: { forget: true } })),
+    ).toMatchObject({ reply: { id: 6, error: { code: 'InvalidArgument' } } });
+    expect(checkCall('Witness', {})).toMatchObject({ error: { code: 'InvalidArgument' } });
+  });
+});
+
+describe('witnessReport', () => {
+  const endpoint = 'unix:path=/run/x';
+  const record = { endpoint, size: 9, root: 'cm9vdA==', seenAt: '2026-01-02T00:00:00Z' };
+  const previous = { size: 4, root: 'b2xk', seenAt: '2026-01-01T00:00:00Z' };
+
+  it('maps first-seen to first contact and unchanged/consistent to in sync', async () => {
+    expect(
+      await witnessReport(() => Promise.resolve({ status: 'first-seen', record }), { endpoint }),
+    ).toEqual({
+      status: 'first-contact',
+      endpoint,
+      checkpoint: { size: 9, root: 'cm9vdA==', seenAt: record.seenAt },
+    });
+    expect(
+      await witnessReport(() => Promise.resolve({ status: 'consistent', record, previous }), { endpoint }),
+    ).toEqual({
+      status: 'in-sync',
+      endpoint,
+      checkpoint: { size: 9, root: 'cm9vdA==', seenAt: record.seenAt },
+      previous,
+    });
+    expect(
+      await witnessReport(() => Promise.resolve({ status: 'unchanged', record }), { endpoint }),
+    ).toMatchObject({ status: 'in-sync' });
+  });
+
+  it('reports AuditCorrupt as tampering with its reason and the checkpoint seen before', async () => {
+    const r = await witnessReport(
+      () =>
+        Promise.reject(
+          new OpError('AuditCorrupt', 'AUDIT LOG TAMPERING on x: history was rewritten', undefined, {
+            witness: 'tampered',
+            previous: { ...previous, endpoint, note: 'n', verifierKey: 'k', origin: 'o' },
+          }),
+        ),
+      { endpoint },
+    );
+    expect(r).toEqual({
+      status: 'tampering',
+      endpoint,
+      reason: 'AUDIT LOG TAMPERING on x: history was rewritten',
+      previous,
+    });
+    expect(WitnessReport.parse(r)).toEqual(r);
+  });
+
+  it('says why a check did not run: off, skipped, no state dir, another failure', async () => {
+    const never = (): Promise<never> => Promise.reject(new Error('must not run'));
+    expect(await witnessReport(never, { endpoint, off: true })).toMatchObject({
+      status: 'not-witnessed',
+      reason: expect.stringMatching(/OP_DBUS_WITNESS=off/) as unknown,
+    });
+    expect(
+      await witnessReport(() => Promise.resolve({ status: 'skipped', reason: 'not authorised' }), {
+        endpoint,
+      }),
+    ).toEqual({ status: 'not-witnessed', reason: 'not authorised' });
+    const eacces = Object.assign(new Error('EACCES: permission denied, mkdir'), { code: 'EACCES' });
+    expect(await witnessReport(() => Promise.reject(eacces), { endpoint })).toMatchObject({
+      status: 'not-witnessed',
+      reason: expect.stringMatching(/no writable state directory/) as unknown,
+    });
+    expect(await witnessReport(() => Promise.reject(new Error('boom')), { endpoint })).toEqual({
+      status: 'not-witnessed',
+      reason: 'the witness could not run: boom',
+    });
   });
 });

@@ -1,12 +1,17 @@
 import { z } from 'zod';
-import type { ErrorPayload } from './errors.js';
-import { Manager1, type MethodName } from './manager1.js';
-import type { ApplyProgress } from './payloads.js';
+import { OpError, type ErrorPayload } from './errors.js';
+import { Manager1, Signals, type MethodName, type SignalName } from './manager1.js';
 
 /**
  * The console's relay protocol, over a WebSocket (`serve`) or Electron IPC: the client sends
  * `{id, method, request}`, the relay answers `{id, result}` or `{id, error}` and pushes
- * `{push: 'ApplyProgress', payload}` for each progress signal of the core.
+ * `{push: <signal name>, payload}` for each signal of the core (every name in `Signals`, its
+ * payload checked against that signal's schema on both sides).
+ *
+ * Besides the Manager1 methods, which the relay forwards to the core, the relay answers the
+ * methods of `RelayLocal` itself and never sends them to the core: they report what the relay
+ * (a process of the user on the workstation) knows and the core must not be asked, such as the
+ * witness's verdict on the core's own log.
  */
 export const RelayEnvelope = z
   .object({
@@ -16,6 +21,43 @@ export const RelayEnvelope = z
   })
   .strict();
 
+/**
+ * The witness's verdict (DESIGN.md section 5), as the relay tells the console:
+ * - `in-sync`: the host's signed checkpoint extends the last one this user saw (consistency proof checked);
+ * - `first-contact`: no earlier checkpoint of this host: the current one is trusted on first use and kept;
+ * - `tampering`: the host's log is not an extension of what was seen before, or it cannot prove it is;
+ * - `not-witnessed`: the check did not run (switched off, no state dir, the core refused to answer).
+ */
+const WitnessSeen = z.object({
+  size: z.number().int().nonnegative(),
+  root: z.string(),
+  seenAt: z.string(),
+});
+export const WitnessReport = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('in-sync'),
+    endpoint: z.string(),
+    checkpoint: WitnessSeen,
+    /** The checkpoint this one was proven to extend, when the log grew since. */
+    previous: WitnessSeen.optional(),
+  }),
+  z.object({ status: z.literal('first-contact'), endpoint: z.string(), checkpoint: WitnessSeen }),
+  z.object({
+    status: z.literal('tampering'),
+    endpoint: z.string(),
+    reason: z.string(),
+    previous: WitnessSeen.optional(),
+  }),
+  z.object({ status: z.literal('not-witnessed'), reason: z.string() }),
+]);
+export type WitnessReport = z.infer<typeof WitnessReport>;
+
+/** The methods the relay answers itself; none of them reaches the core. */
+export const RelayLocal = {
+  Witness: { request: z.object({}).strict(), response: WitnessReport },
+} as const;
+export type RelayLocalMethod = keyof typeof RelayLocal;
+
 /** A call the relay may forward: a Manager1 method and a request its schema accepts. */
 export interface RelayCall {
   id: number;
@@ -23,13 +65,25 @@ export interface RelayCall {
   request: unknown;
 }
 
+/** A call the relay answers itself. */
+export interface RelayLocalCall {
+  id: number;
+  method: RelayLocalMethod;
+}
+
+/** The payload of a signal, as its schema in `Signals` outputs it. */
+export type SignalPayload<S extends SignalName> = z.output<(typeof Signals)[S]>;
+
+/** One push per signal of the contract, its payload typed by that signal's schema. */
+export type RelayPush = { [S in SignalName]: { push: S; payload: SignalPayload<S> } }[SignalName];
+
 export type RelayReply =
-  | { id: number; result: unknown }
-  | { id: number | null; error: ErrorPayload }
-  | { push: 'ApplyProgress'; payload: ApplyProgress };
+  { id: number; result: unknown } | { id: number | null; error: ErrorPayload } | RelayPush;
 
 /** Parses one message from the less-trusted side; an error reply names what was wrong with it. */
-export function parseRelayMessage(text: string): { call: RelayCall } | { reply: RelayReply } {
+export function parseRelayMessage(
+  text: string,
+): { call: RelayCall } | { local: RelayLocalCall } | { reply: RelayReply } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -47,9 +101,28 @@ export function parseRelayMessage(text: string): { call: RelayCall } | { reply: 
     };
   }
   const { id, method, request } = envelope.data;
+  const local = checkLocalCall(method, request);
+  if (local !== undefined) {
+    return 'error' in local ? { reply: { id, error: local.error } } : { local: { id, method: local.method } };
+  }
   const checked = checkCall(method, request);
   if ('error' in checked) return { reply: { id, error: checked.error } };
   return { call: { id, method: checked.method, request: checked.request } };
+}
+
+/**
+ * Recognises a RelayLocal method: undefined when the name is not one (then it may be a Manager1
+ * method), else the method or why its request is refused.
+ */
+export function checkLocalCall(
+  method: unknown,
+  request: unknown,
+): { method: RelayLocalMethod } | { error: ErrorPayload } | undefined {
+  if (typeof method !== 'string' || !Object.hasOwn(RelayLocal, method)) return undefined;
+  const name = method as RelayLocalMethod;
+  const parsed = RelayLocal[name].request.safeParse(request);
+  if (!parsed.success) return { error: invalid(`${name}: ${firstIssue(parsed.error)}`, parsed.error) };
+  return { method: name };
 }
 
 /** Validates a method name and its request against the contract; used by every relay. */
@@ -60,7 +133,7 @@ export function checkCall(
   if (typeof method !== 'string' || !Object.hasOwn(Manager1, method)) {
     return {
       error: invalid(
-        `unknown method ${JSON.stringify(method)}; expected one of ${Object.keys(Manager1).join(', ')}`,
+        `unknown method ${JSON.stringify(method)}; expected one of ${[...Object.keys(Manager1), ...Object.keys(RelayLocal)].join(', ')}`,
       ),
     };
   }
@@ -68,6 +141,81 @@ export function checkCall(
   const parsed = Manager1[name].request.safeParse(request);
   if (!parsed.success) return { error: invalid(`${name}: ${firstIssue(parsed.error)}`, parsed.error) };
   return { method: name, request: parsed.data };
+}
+
+/**
+ * Checks a push from the relay (the less-trusted side, seen from the renderer): a signal the
+ * contract names and a payload its schema accepts, else undefined.
+ */
+export function parseRelayPush(name: unknown, payload: unknown): RelayPush | undefined {
+  if (typeof name !== 'string' || !Object.hasOwn(Signals, name)) return undefined;
+  const signal = name as SignalName;
+  const parsed = Signals[signal].safeParse(payload);
+  return parsed.success ? ({ push: signal, payload: parsed.data } as RelayPush) : undefined;
+}
+
+/** The witness outcome as main/client/witness.ts returns it (structurally: the contract imports nothing). */
+export type WitnessOutcomeLike =
+  | {
+      status: 'first-seen' | 'unchanged' | 'consistent';
+      record: { endpoint: string; size: number; root: string; seenAt: string };
+      previous?: { size: number; root: string; seenAt: string };
+    }
+  | { status: 'skipped'; reason: string };
+
+const UNWRITABLE_STATE = new Set(['EACCES', 'ENOENT', 'EROFS', 'EPERM']);
+
+/**
+ * Runs the witness check and turns its outcome, or what it threw, into the report the console
+ * shows. The same policy as the CLI (main/cli/io.ts): an AuditCorrupt error is tampering; a user
+ * without a writable state dir is not witnessed; anything else that stops the check is reported.
+ */
+export async function witnessReport(
+  check: () => Promise<WitnessOutcomeLike>,
+  opts: { off?: boolean; endpoint: string },
+): Promise<WitnessReport> {
+  if (opts.off === true) return { status: 'not-witnessed', reason: 'switched off (OP_DBUS_WITNESS=off)' };
+  let outcome: WitnessOutcomeLike;
+  try {
+    outcome = await check();
+  } catch (e) {
+    if (e instanceof OpError && e.code === 'AuditCorrupt') {
+      const details = e.details as { previous?: { size: number; root: string; seenAt: string } } | undefined;
+      const previous = details?.previous;
+      return {
+        status: 'tampering',
+        endpoint: opts.endpoint,
+        reason: e.message,
+        ...(previous !== undefined ? { previous: seen(previous) } : {}),
+      };
+    }
+    const errno = (e as { code?: unknown } | null)?.code;
+    const why = e instanceof Error ? e.message : String(e);
+    return {
+      status: 'not-witnessed',
+      reason:
+        typeof errno === 'string' && UNWRITABLE_STATE.has(errno)
+          ? `no writable state directory for the witness (${why})`
+          : `the witness could not run: ${why}`,
+    };
+  }
+  if (outcome.status === 'skipped') return { status: 'not-witnessed', reason: outcome.reason };
+  const checkpoint = seen(outcome.record);
+  if (outcome.status === 'first-seen') {
+    return { status: 'first-contact', endpoint: outcome.record.endpoint, checkpoint };
+  }
+  return {
+    status: 'in-sync',
+    endpoint: outcome.record.endpoint,
+    checkpoint,
+    ...(outcome.status === 'consistent' && outcome.previous !== undefined
+      ? { previous: seen(outcome.previous) }
+      : {}),
+  };
+}
+
+function seen(r: { size: number; root: string; seenAt: string }): z.infer<typeof WitnessSeen> {
+  return { size: r.size, root: r.root, seenAt: r.seenAt };
 }
 
 function invalid(message: string, error?: z.ZodError): ErrorPayload {

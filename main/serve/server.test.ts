@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { OpError, type ApplyProgress, type MethodName } from '../contract/index.js';
+import {
+  OpError,
+  type ApplyProgress,
+  type MethodName,
+  type SignalName,
+  type Stats,
+  type WitnessReport,
+} from '../contract/index.js';
 import { startConsoleServer, type ConsoleServer, type CoreLink } from './server.js';
 
 // The server wired to a fake core: the HTTP and WebSocket guards end to end, without D-Bus.
@@ -34,7 +41,7 @@ function get(port: number, path: string, headers: Record<string, string> = {}): 
 
 class FakeCore implements CoreLink {
   calls: { method: MethodName; request: unknown }[] = [];
-  private listener: ((p: ApplyProgress) => void) | undefined;
+  readonly listeners = new Map<SignalName, (payload: unknown) => void>();
 
   call(method: MethodName, request: unknown): Promise<never> {
     this.calls.push({ method, request });
@@ -43,18 +50,27 @@ class FakeCore implements CoreLink {
     return Promise.resolve({ schema: { type: 'object' } } as never);
   }
 
-  onProgress(listener: (p: ApplyProgress) => void): Promise<() => void> {
-    this.listener = listener;
-    return Promise.resolve(() => (this.listener = undefined));
+  onSignal(name: SignalName, listener: (payload: never) => void): Promise<() => void> {
+    this.listeners.set(name, listener as (payload: unknown) => void);
+    return Promise.resolve(() => this.listeners.delete(name));
   }
 
-  emit(p: ApplyProgress): void {
-    this.listener?.(p);
+  emit(name: 'ApplyProgress', p: ApplyProgress): void;
+  emit(name: 'Metrics', s: Stats): void;
+  emit(name: SignalName, payload: unknown): void {
+    this.listeners.get(name)?.(payload);
   }
 }
 
+const WITNESS: WitnessReport = {
+  status: 'tampering',
+  endpoint: 'unix:path=/run/fake',
+  reason: 'AUDIT LOG TAMPERING on unix:path=/run/fake: history was rewritten',
+};
+
 let server: ConsoleServer;
 let core: FakeCore;
+let witnessRuns = 0;
 const refusals: string[] = [];
 
 beforeEach(async () => {
@@ -62,7 +78,17 @@ beforeEach(async () => {
   writeFileSync(join(dir, 'index.html'), '<!doctype html><title>console</title>');
   core = new FakeCore();
   refusals.length = 0;
-  server = await startConsoleServer({ port: 0, rendererDir: dir, core, log: (l) => refusals.push(l) });
+  witnessRuns = 0;
+  server = await startConsoleServer({
+    port: 0,
+    rendererDir: dir,
+    core,
+    witness: () => {
+      witnessRuns++;
+      return Promise.resolve(WITNESS);
+    },
+    log: (l) => refusals.push(l),
+  });
 });
 afterEach(async () => {
   await server.close();
@@ -161,8 +187,46 @@ describe('op-dbus serve: WebSocket relay', () => {
         message: 'hostname: applying',
       };
       const pushed = nextMessage(ws);
-      core.emit(progress);
+      core.emit('ApplyProgress', progress);
       expect(await pushed).toEqual({ push: 'ApplyProgress', payload: progress });
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('subscribes to every signal of the contract and pushes Metrics to each console', async () => {
+    expect([...core.listeners.keys()].sort()).toEqual(['ApplyProgress', 'Metrics']);
+    const cookie = await login();
+    const ws = await connect({ origin: `http://127.0.0.1:${server.port}`, cookie });
+    try {
+      const stats: Stats = {
+        time: '2026-01-01T00:00:00.000Z',
+        nodes: [{ id: 0, total_kb: 1024, free_kb: 512 }],
+        core: { pid: 1, cpu: null, node: null, affinity: null, rss_kb: 1, unavailable: 'no addon' },
+        placement: { enabled: false, node: null, cpus: [], reason: 'one node' },
+        files: [],
+        storage: { mode: 'plain', filesystem: 'tmpfs' },
+      };
+      const pushed = nextMessage(ws);
+      core.emit('Metrics', stats);
+      expect(await pushed).toEqual({ push: 'Metrics', payload: stats });
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('answers Witness itself, each time it is asked, without calling the core', async () => {
+    const cookie = await login();
+    const ws = await connect({ origin: `http://127.0.0.1:${server.port}`, cookie });
+    try {
+      ws.send(JSON.stringify({ id: 9, method: 'Witness', request: {} }));
+      expect(await nextMessage(ws)).toEqual({ id: 9, result: WITNESS });
+      ws.send(JSON.stringify({ id: 10, method: 'Witness', request: {} }));
+      expect(await nextMessage(ws)).toEqual({ id: 10, result: WITNESS });
+      ws.send(JSON.stringify({ id: 11, method: 'Witness', request: { forget: true } }));
+      expect(await nextMessage(ws)).toMatchObject({ id: 11, error: { code: 'InvalidArgument' } });
+      expect(witnessRuns).toBe(2);
+      expect(core.calls).toEqual([]);
     } finally {
       ws.close();
     }

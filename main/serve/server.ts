@@ -5,14 +5,21 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   OpError,
+  parseRelayMessage,
   PlanRequest,
-  type ApplyProgress,
+  Signals,
   type ErrorPayload,
   type MethodName,
+  type RelayCall,
+  type RelayLocalCall,
+  type RelayPush,
+  type RelayReply,
   type RequestOf,
   type ResponseOf,
+  type SignalName,
+  type SignalPayload,
+  type WitnessReport,
 } from '../contract/index.js';
-import { parseRelayMessage, type RelayCall, type RelayReply } from '../contract/index.js';
 import { checkHost, checkUpgrade } from './request-guard.js';
 import { SessionGate } from './session-gate.js';
 import { contentTypeOf, resolveStaticPath, securityHeaders } from './static-files.js';
@@ -20,7 +27,7 @@ import { contentTypeOf, resolveStaticPath, securityHeaders } from './static-file
 /** What `serve` needs of the core: ManagerClient has exactly this shape; tests pass a fake. */
 export interface CoreLink {
   call<M extends MethodName>(method: M, request: RequestOf<M>): Promise<ResponseOf<M>>;
-  onProgress(listener: (p: ApplyProgress) => void): Promise<() => void>;
+  onSignal<S extends SignalName>(name: S, listener: (payload: SignalPayload<S>) => void): Promise<() => void>;
 }
 
 export interface ConsoleServer {
@@ -36,6 +43,11 @@ export interface ConsoleServerOptions {
   /** The Vite build of renderer/. */
   rendererDir: string;
   core: CoreLink;
+  /**
+   * The witness of the core's audit log, run by this process (the user's, on the workstation) each
+   * time the console asks (relay-local method `Witness`, never forwarded to the core).
+   */
+  witness: () => Promise<WitnessReport>;
   /** One line per refused request, so an admin sees probes. */
   log?: (line: string) => void;
 }
@@ -147,19 +159,29 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<Co
         send(ws, parsed.reply);
         return;
       }
+      if ('local' in parsed) {
+        void answerLocally(opts, parsed.local).then((reply) => send(ws, reply));
+        return;
+      }
       void relay(opts.core, parsed.call).then((reply) => send(ws, reply));
     });
   });
 
-  const stopProgress = await opts.core.onProgress((payload) => {
-    for (const client of wss.clients) send(client, { push: 'ApplyProgress', payload });
-  });
+  // Every signal of the contract goes to every console; the payloads were checked by the client.
+  const broadcast = (push: RelayPush): void => {
+    for (const client of wss.clients) send(client, push);
+  };
+  const stops = await Promise.all(
+    (Object.keys(Signals) as SignalName[]).map((name) =>
+      opts.core.onSignal(name, (payload) => broadcast({ push: name, payload } as RelayPush)),
+    ),
+  );
 
   return {
     port,
     url,
     close: async () => {
-      stopProgress();
+      for (const stop of stops) stop();
       for (const client of wss.clients) client.terminate();
       wss.close();
       server.closeAllConnections();
@@ -174,6 +196,18 @@ export async function relay(core: CoreLink, call: RelayCall): Promise<RelayReply
     // the request was validated against Manager1[call.method].request by parseRelayMessage
     const result = await core.call(call.method, call.request as RequestOf<typeof call.method>);
     return { id: call.id, result };
+  } catch (e) {
+    return { id: call.id, error: errorPayloadOf(e) };
+  }
+}
+
+/** Answers a relay-local method; it never reaches the core. */
+async function answerLocally(opts: ConsoleServerOptions, call: RelayLocalCall): Promise<RelayReply> {
+  try {
+    switch (call.method) {
+      case 'Witness':
+        return { id: call.id, result: await opts.witness() };
+    }
   } catch (e) {
     return { id: call.id, error: errorPayloadOf(e) };
   }

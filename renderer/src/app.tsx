@@ -1,7 +1,9 @@
 import { useEffect } from 'react';
 import { AuditView } from './audit/audit-view.js';
 import { useCore, useTransportStatus } from './core/core-context.js';
+import { useWitness } from './core/core-queries.js';
 import { EditorView } from './editor/editor-view.js';
+import { HostView } from './host/host-view.js';
 import { PlanView } from './plan/plan-view.js';
 import { useConsoleStore, type ConsoleView } from './state/console-store.js';
 
@@ -9,9 +11,10 @@ const TABS: { view: ConsoleView; label: string }[] = [
   { view: 'editor', label: 'Desired state' },
   { view: 'plan', label: 'Plan & apply' },
   { view: 'audit', label: 'Audit log' },
+  { view: 'host', label: 'Host' },
 ];
 
-/** The console: one header, three views; the views stay mounted so the editor keeps its undo history. */
+/** The console: one header, four views; the views stay mounted so the editor keeps its undo history. */
 export function App() {
   const core = useCore();
   const view = useConsoleStore((s) => s.view);
@@ -20,8 +23,13 @@ export function App() {
     s.plan?.hasChanges === true && s.applyResult === undefined ? s.plan.diffs.length : 0,
   );
   const status = useTransportStatus();
+  // the witness runs when the console connects, whichever view is open
+  const tampered = useWitness().data?.status === 'tampering';
 
-  useEffect(() => core.transport.onProgress((p) => useConsoleStore.getState().progressed(p)), [core]);
+  useEffect(
+    () => core.transport.onSignal('ApplyProgress', (p) => useConsoleStore.getState().progressed(p)),
+    [core],
+  );
 
   return (
     <div className="app">
@@ -46,6 +54,11 @@ export function App() {
               {t.label}
               {t.view === 'plan' && pendingChanges > 0 && (
                 <span className="tab-dot" aria-label="a plan is waiting" />
+              )}
+              {t.view === 'audit' && tampered && (
+                <span className="tab-alert" data-testid="tab-audit-alert" aria-label="audit log tampering">
+                  !
+                </span>
               )}
             </button>
           ))}
@@ -74,6 +87,9 @@ export function App() {
         </div>
         <div className="view-slot" hidden={view !== 'audit'}>
           <AuditView />
+        </div>
+        <div className="view-slot" hidden={view !== 'host'}>
+          <HostView />
         </div>
       </main>
     </div>

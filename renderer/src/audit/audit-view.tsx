@@ -1,8 +1,9 @@
 import { useState } from 'react';
 import { AuditKind, type AuditListRequest } from '../../../main/contract/index.js';
-import { useAuditList, useAuditVerify } from '../core/core-queries.js';
+import { useAuditList, useAuditVerify, useWitness } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';
+import { witnessNotice } from './witness-status.js';
 
 const PAGE = 200;
 
@@ -17,10 +18,12 @@ export function AuditView() {
   };
   const list = useAuditList(filter);
   const verify = useAuditVerify();
+  const witness = useWitness();
   const planHash = useConsoleStore((s) => s.plan?.hash);
 
   return (
     <section className="view audit-view" aria-label="Audit log">
+      <WitnessBanner witness={witness} />
       <div className="toolbar">
         <div className="toolbar-group">
           <ChainState verify={verify.data} pending={verify.isPending} />
@@ -46,6 +49,7 @@ export function AuditView() {
             onClick={() => {
               void list.refetch();
               void verify.refetch();
+              void witness.refetch();
             }}
           >
             Refresh
@@ -99,6 +103,41 @@ export function AuditView() {
   );
 }
 
+/**
+ * The witness's verdict, run by the relay (the user's own process) against the checkpoint this
+ * user saw before: it is what a root on the host cannot fake, so it comes first, red on tampering.
+ */
+function WitnessBanner({ witness }: { witness: ReturnType<typeof useWitness> }) {
+  if (witness.isPending) {
+    return (
+      <div className="witness witness-pending" data-testid="witness" data-status="pending">
+        <strong>Witness</strong>
+        <span className="witness-detail">
+          checking the host's signed log against the last checkpoint seen…
+        </span>
+      </div>
+    );
+  }
+  if (witness.isError) return <ErrorNotice error={witness.error} title="The witness could not run" />;
+  const n = witnessNotice(witness.data, (iso) => new Date(iso).toLocaleString());
+  return (
+    <div
+      className={`witness witness-${n.tone}`}
+      role={n.tone === 'bad' ? 'alert' : 'status'}
+      data-testid="witness"
+      data-status={witness.data.status}
+    >
+      <span className="witness-icon" aria-hidden>
+        {n.tone === 'bad' ? '⚠' : n.tone === 'ok' ? '✓' : n.tone === 'info' ? '◆' : '!'}
+      </span>
+      <div className="witness-body">
+        <strong className="witness-title">{n.title}</strong>
+        <span className="witness-detail">{n.detail}</span>
+      </div>
+    </div>
+  );
+}
+
 function ChainState({
   verify,
   pending,
@@ -117,7 +156,7 @@ function ChainState({
   }
   return (
     <span className="chain ok" data-testid="chain-state" title={`head ${verify.head}`}>
-      ✓ Chain verified · {verify.size} entries · head <code>{verify.head.slice(0, 12)}</code>
+      ✓ Chain verified by the host · {verify.size} entries · head <code>{verify.head.slice(0, 12)}</code>
     </span>
   );
 }

@@ -1,8 +1,11 @@
+import type { z } from 'zod';
 import {
   describeError,
   Manager1,
   OpError,
+  RelayLocal,
   type MethodName,
+  type RelayLocalMethod,
   type RequestOf,
   type ResponseOf,
 } from '../../../main/contract/index.js';
@@ -19,6 +22,18 @@ export class CoreClient {
     const parsed = Manager1[method].response.safeParse(outcome.result);
     if (!parsed.success) throw new OpError('Internal', `${method}: the answer does not match the contract`);
     return parsed.data as ResponseOf<M>;
+  }
+
+  /** Asks the relay itself (never the core), e.g. for the witness's verdict on the core's log. */
+  async callRelay<M extends RelayLocalMethod>(
+    method: M,
+    request: z.input<(typeof RelayLocal)[M]['request']>,
+  ): Promise<z.output<(typeof RelayLocal)[M]['response']>> {
+    const outcome = await this.transport.call(method, request);
+    if ('error' in outcome) throw OpError.fromPayload(outcome.error);
+    const parsed = RelayLocal[method].response.safeParse(outcome.result);
+    if (!parsed.success) throw new OpError('Internal', `${method}: the answer does not match the contract`);
+    return parsed.data as z.output<(typeof RelayLocal)[M]['response']>;
   }
 }
 

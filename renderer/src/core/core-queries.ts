@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { OpError, type AuditListRequest } from '../../../main/contract/index.js';
+import { useEffect, useState } from 'react';
+import { OpError, type AuditListRequest, type Stats } from '../../../main/contract/index.js';
 import { useConsoleStore } from '../state/console-store.js';
 import { useCore } from './core-context.js';
 
@@ -22,6 +23,46 @@ export function useAuditList(filter: AuditListRequest) {
 export function useAuditVerify() {
   const core = useCore();
   return useQuery({ queryKey: [...AUDIT, 'verify'], queryFn: () => core.call('AuditVerify', {}) });
+}
+
+/**
+ * The witness's verdict on the core's log, from the relay (the user's process on the workstation).
+ * Under the audit key: each refresh of the audit data, and each change the console makes, checks again.
+ */
+export function useWitness() {
+  const core = useCore();
+  return useQuery({ queryKey: [...AUDIT, 'witness'], queryFn: () => core.callRelay('Witness', {}) });
+}
+
+const STATS = ['stats'] as const;
+
+/**
+ * What the core measures of its host: the first paint from the Stats method, then each Metrics
+ * signal replaces it (nobody polls). `signals` counts the Metrics signals received since mount.
+ */
+export function useLiveStats() {
+  const core = useCore();
+  const queries = useQueryClient();
+  const [signals, setSignals] = useState(0);
+  useEffect(
+    () =>
+      core.transport.onSignal('Metrics', (s: Stats) => {
+        queries.setQueryData(STATS, s);
+        setSignals((n) => n + 1);
+      }),
+    [core, queries],
+  );
+  const stats = useQuery({
+    queryKey: STATS,
+    queryFn: async () => {
+      const answer = await core.call('Stats', {});
+      // a Metrics signal that arrived while Stats was on its way is the newer measurement
+      const pushed = queries.getQueryData<Stats>(STATS);
+      return pushed !== undefined && pushed.time > answer.time ? pushed : answer;
+    },
+    staleTime: Infinity,
+  });
+  return { ...stats, signals };
 }
 
 /** Plans the document in the store; on success the plan view opens. */

@@ -1,7 +1,7 @@
 import { create } from 'zustand';
 import type { ApplyProgress, ApplyResponse, ApproveResponse, Plan } from '../../../main/contract/index.js';
 
-export type ConsoleView = 'editor' | 'plan' | 'audit';
+export type ConsoleView = 'editor' | 'plan' | 'audit' | 'host';
 
 export const STARTER_DOCUMENT = `// Desired state of this host (JSON with comments).
 // Ctrl+Space completes names and values from the core's schema.

@@ -1,10 +1,17 @@
-import { ApplyProgress, ErrorPayload, type MethodName } from '../../../main/contract/index.js';
+import {
+  ErrorPayload,
+  parseRelayPush,
+  type MethodName,
+  type RelayLocalMethod,
+  type SignalName,
+  type SignalPayload,
+} from '../../../main/contract/index.js';
 import type { CallOutcome, Transport, TransportStatus } from './transport.js';
 
 /** What the Electron preload exposes as `window.opdbus` (electron/preload.cts). */
 export interface ConsoleBridge {
   call(method: string, request: unknown): Promise<unknown>;
-  onProgress(listener: (payload: unknown) => void): () => void;
+  onSignal(name: string, listener: (payload: unknown) => void): () => void;
 }
 
 /** The Transport over Electron IPC; the bridge's answers are checked like any other input. */
@@ -13,7 +20,7 @@ export class ElectronTransport implements Transport {
 
   constructor(private readonly bridge: ConsoleBridge) {}
 
-  async call(method: MethodName, request: unknown): Promise<CallOutcome> {
+  async call(method: MethodName | RelayLocalMethod, request: unknown): Promise<CallOutcome> {
     let answer: unknown;
     try {
       answer = await this.bridge.call(method, request);
@@ -31,10 +38,10 @@ export class ElectronTransport implements Transport {
     return { error: { code: 'Internal', message: 'the shell sent an answer without a result' } };
   }
 
-  onProgress(listener: (p: ApplyProgress) => void): () => void {
-    return this.bridge.onProgress((payload) => {
-      const p = ApplyProgress.safeParse(payload);
-      if (p.success) listener(p.data);
+  onSignal<S extends SignalName>(name: S, listener: (payload: SignalPayload<S>) => void): () => void {
+    return this.bridge.onSignal(name, (payload) => {
+      const push = parseRelayPush(name, payload);
+      if (push?.push === name) listener(push.payload as SignalPayload<S>);
     });
   }
 

@@ -1,5 +1,12 @@
-import { ApplyProgress, ErrorPayload, type MethodName } from '../../../main/contract/index.js';
-import type { CallOutcome, Transport, TransportStatus } from './transport.js';
+import {
+  ErrorPayload,
+  parseRelayPush,
+  type MethodName,
+  type RelayLocalMethod,
+  type SignalName,
+  type SignalPayload,
+} from '../../../main/contract/index.js';
+import { SignalListeners, type CallOutcome, type Transport, type TransportStatus } from './transport.js';
 
 interface Pending {
   resolve: (outcome: CallOutcome) => void;
@@ -21,7 +28,7 @@ export class WebSocketTransport implements Transport {
   private readonly socket: SocketLike;
   private readonly pending = new Map<number, Pending>();
   private readonly queued: string[] = [];
-  private readonly progressListeners = new Set<(p: ApplyProgress) => void>();
+  private readonly signals = new SignalListeners();
   private readonly statusListeners = new Set<(s: TransportStatus) => void>();
   private current: TransportStatus = 'connecting';
   private nextId = 1;
@@ -36,7 +43,7 @@ export class WebSocketTransport implements Transport {
     this.socket.addEventListener('message', (e) => this.received(e.data));
   }
 
-  call(method: MethodName, request: unknown): Promise<CallOutcome> {
+  call(method: MethodName | RelayLocalMethod, request: unknown): Promise<CallOutcome> {
     if (this.current === 'closed') return Promise.resolve({ error: disconnected() });
     const id = this.nextId++;
     const text = JSON.stringify({ id, method, request });
@@ -47,9 +54,8 @@ export class WebSocketTransport implements Transport {
     });
   }
 
-  onProgress(listener: (p: ApplyProgress) => void): () => void {
-    this.progressListeners.add(listener);
-    return () => this.progressListeners.delete(listener);
+  onSignal<S extends SignalName>(name: S, listener: (payload: SignalPayload<S>) => void): () => void {
+    return this.signals.add(name, listener);
   }
 
   status(): TransportStatus {
@@ -77,9 +83,10 @@ export class WebSocketTransport implements Transport {
       push?: unknown;
       payload?: unknown;
     };
-    if (m.push === 'ApplyProgress') {
-      const p = ApplyProgress.safeParse(m.payload);
-      if (p.success) for (const l of this.progressListeners) l(p.data);
+    if ('push' in m) {
+      // a signal the contract does not name, or a payload its schema rejects, is dropped
+      const push = parseRelayPush(m.push, m.payload);
+      if (push !== undefined) this.signals.emit(push.push, push.payload);
       return;
     }
     if (typeof m.id !== 'number') return;
