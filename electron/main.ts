@@ -14,8 +14,8 @@ import {
 // The shell's main process is a Node process and a D-Bus client of the core, as the CLI and `serve`
 // are; only its renderer and preload must be limited to the contract (see the closing note of issue 3).
 import { ManagerClient } from '../main/client/manager-client.js';
-import { witnessCheck, witnessDir, witnessEndpoint, WitnessStore } from '../main/client/witness.js';
-import { Signals, witnessReport, type SignalName, type WitnessReport } from '../main/contract/index.js';
+import { witnessReporter } from '../main/client/witness.js';
+import { Signals, type SignalName } from '../main/contract/index.js';
 import { relayCall, type RelayAnswer } from './core-relay.js';
 import { resolveAppFile } from './guards/app-files.js';
 import { APP_ENTRY, APP_SCHEME } from './guards/app-origin.js';
@@ -53,15 +53,9 @@ function core(): Promise<ManagerClient> {
   return coreLink;
 }
 
-// The CLI's witness (main/client/witness.ts), run by this process of the user each time the console
-// asks (relay-local method `Witness`): same store, same host identity, same OP_DBUS_WITNESS=off.
-function witness(): Promise<WitnessReport> {
-  const endpoint = witnessEndpoint();
-  return witnessReport(async () => witnessCheck(await core(), new WitnessStore(witnessDir()), endpoint), {
-    endpoint,
-    off: process.env['OP_DBUS_WITNESS'] === 'off',
-  });
-}
+// The CLI's witness, run by this process of the user each time the console asks (relay-local
+// method `Witness`): same store, same host identity, same OP_DBUS_WITNESS=off.
+const witness = witnessReporter(core);
 
 function serveAppFiles(): void {
   protocol.handle(APP_SCHEME, async (request) => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { OpError } from '../contract/index.js';
 import { ManagerClient } from '../client/manager-client.js';
-import { witnessCheck, witnessDir, witnessEndpoint, WitnessStore } from '../client/witness.js';
+import { witnessCheck, witnessDir, WitnessStore } from '../client/witness.js';
 
 /** Exit codes as Terraform's -detailed-exitcode: 0 nothing to change, 2 changes (or drift), 1 error. */
 export const EXIT = { ok: 0, error: 1, changes: 2 } as const;
@@ -52,7 +52,7 @@ export async function withClient<T>(
 async function witnessOnConnect(client: ManagerClient): Promise<void> {
   if (process.env['OP_DBUS_WITNESS'] === 'off') return;
   try {
-    await witnessCheck(client, new WitnessStore(witnessDir()), witnessEndpoint());
+    await witnessCheck(client, new WitnessStore(witnessDir()), client.endpoint);
   } catch (e) {
     if (e instanceof OpError && e.code === 'AuditCorrupt') throw e;
     const errno = (e as NodeJS.ErrnoException).code;

@@ -22,9 +22,10 @@ import {
   type Message,
   type MessageBus,
 } from '../dbus/calls.js';
-import { startCoreWithPkexec } from './pkexec-launcher.js';
+import { CORE_LAUNCHER, startCoreWithPkexec } from './pkexec-launcher.js';
 
 const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
+const SYSTEM_BUS_ADDRESS = 'unix:path=/run/dbus/system_bus_socket';
 const TIMEOUTS: Partial<Record<MethodName, number>> = {
   Apply: 10 * 60_000,
   Plan: 5 * 60_000,
@@ -33,7 +34,14 @@ const TIMEOUTS: Partial<Record<MethodName, number>> = {
 
 /** A typed client of org.opdbus.Manager1: requests and responses checked against the contract. */
 export class ManagerClient {
-  private constructor(private readonly bus: MessageBus) {}
+  /**
+   * @param endpoint names the host this client talks to, for the witness: the system bus address,
+   * or `pkexec:<launcher>` for a core this client started through pkexec on a private bus.
+   */
+  private constructor(
+    private readonly bus: MessageBus,
+    readonly endpoint: string,
+  ) {}
 
   /**
    * Connects to the core on the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). With `pkexec`
@@ -42,12 +50,12 @@ export class ManagerClient {
    */
   static async connect(opts: { pkexec?: boolean } = {}): Promise<ManagerClient> {
     const bus = await connectSystemBus();
+    const systemBus = process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? SYSTEM_BUS_ADDRESS;
     const pkexec = opts.pkexec ?? process.env['OP_DBUS_PKEXEC'] === '1';
-    if (!pkexec || (await nameReachable(bus, BUS_NAME))) return new ManagerClient(bus);
+    if (!pkexec || (await nameReachable(bus, BUS_NAME))) return new ManagerClient(bus, systemBus);
     bus.disconnect();
-    return new ManagerClient(
-      await connectBus(await startCoreWithPkexec(process.env['OP_DBUS_CORE_LAUNCHER'])),
-    );
+    const launcher = process.env['OP_DBUS_CORE_LAUNCHER'] ?? CORE_LAUNCHER;
+    return new ManagerClient(await connectBus(await startCoreWithPkexec(launcher)), `pkexec:${launcher}`);
   }
 
   /**
@@ -87,7 +95,6 @@ export class ManagerClient {
     return parsed.data as ResponseOf<M>;
   }
 
-  /** Calls `listener` for each ApplyProgress signal until the returned function is called. */
   /** Calls `listener` for each ApplyProgress signal until the returned function is called. */
   onProgress(listener: (p: ApplyProgress) => void): Promise<() => void> {
     return this.onSignal('ApplyProgress', listener);

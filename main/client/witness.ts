@@ -4,7 +4,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { verifyConsistency } from '../audit/merkle.js';
 import { openCheckpoint, parseVerifierKey, strictBase64 } from '../audit/note.js';
-import { BUS_NAME, OpError, type AuditCheckpointResponse } from '../contract/index.js';
+import {
+  BUS_NAME,
+  OpError,
+  witnessReport,
+  type AuditCheckpointResponse,
+  type WitnessReport,
+} from '../contract/index.js';
 import type { ManagerClient } from './manager-client.js';
 
 /**
@@ -102,7 +108,7 @@ function tampered(endpoint: string, what: string, previous: WitnessRecord | unde
     'AuditCorrupt',
     `AUDIT LOG TAMPERING on ${endpoint}: ${what}${since}. If you have investigated and accept the host's log as it is now, run \`op-dbus audit witness --forget\`; to run one command anyway, set OP_DBUS_WITNESS=off`,
     { dbus: { service: BUS_NAME } },
-    { witness: 'tampered', endpoint, previous },
+    { witness: 'tampered', endpoint, what, previous },
   );
 }
 
@@ -193,4 +199,21 @@ export async function witnessCheck(
   }
   store.put(record);
   return { status: 'consistent', record, previous };
+}
+
+/**
+ * The witness for a console process (serve, the Electron main): the same store, host identity and
+ * OP_DBUS_WITNESS=off switch as the CLI; the outcome becomes a report for the renderer instead of an exit code.
+ */
+export function witnessReporter(
+  client: () => Promise<ManagerClient>,
+  env: NodeJS.ProcessEnv = process.env,
+): () => Promise<WitnessReport> {
+  return async () => {
+    const c = await client();
+    return witnessReport(() => witnessCheck(c, new WitnessStore(witnessDir(env)), c.endpoint), {
+      endpoint: c.endpoint,
+      off: env['OP_DBUS_WITNESS'] === 'off',
+    });
+  };
 }

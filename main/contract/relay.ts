@@ -180,12 +180,13 @@ export async function witnessReport(
     outcome = await check();
   } catch (e) {
     if (e instanceof OpError && e.code === 'AuditCorrupt') {
-      const details = e.details as { previous?: { size: number; root: string; seenAt: string } } | undefined;
+      const details = e.details as
+        { what?: string; previous?: { size: number; root: string; seenAt: string } } | undefined;
       const previous = details?.previous;
       return {
         status: 'tampering',
         endpoint: opts.endpoint,
-        reason: e.message,
+        reason: details?.what ?? e.message,
         ...(previous !== undefined ? { previous: seen(previous) } : {}),
       };
     }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { describeError, OpError } from '../contract/index.js';
 import { ManagerClient } from '../client/manager-client.js';
-import { consoleWitness } from './console-witness.js';
+import { witnessReporter } from '../client/witness.js';
 import { startConsoleServer } from './server.js';
 
 const RENDERER_BUILD = join('dist', 'renderer');
@@ -43,7 +43,7 @@ async function serve(o: { port: number; rendererDir?: string }): Promise<void> {
     port: o.port,
     rendererDir,
     core,
-    witness: consoleWitness(core),
+    witness: witnessReporter(() => Promise.resolve(core)),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(
