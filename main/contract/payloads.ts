@@ -286,3 +286,41 @@ export const Stats = z.object({
   storage: z.object({ mode: z.enum(['btrfs', 'plain']), filesystem: z.string() }),
 });
 export type Stats = z.infer<typeof Stats>;
+
+export const TopologyRequest = z.object({}).strict();
+/** The host's CPU, cache and NUMA topology as the core reads it from sysfs (`op-dbus topology --json`). */
+export const TopologyResponse = z.object({
+  nodes: z.array(
+    z.object({
+      id: z.number().int(),
+      cpus: z.array(z.number().int()),
+      memory_kb: z.number().nullable(),
+      distances: z.array(z.number().nullable()),
+    }),
+  ),
+  packages: z.array(
+    z.object({
+      id: z.number().int().nullable(),
+      cpus: z.array(z.number().int()),
+      nodes: z.array(z.number().int()),
+    }),
+  ),
+  cores: z.array(
+    z.object({
+      package: z.number().int().nullable(),
+      id: z.number().int().nullable(),
+      cpus: z.array(z.number().int()),
+    }),
+  ),
+  caches: z.array(
+    z.object({
+      level: z.number().int(),
+      type: z.enum(['data', 'instruction', 'unified']),
+      size_kb: z.number().nullable(),
+      cpus: z.array(z.number().int()),
+    }),
+  ),
+  offline_cpus: z.array(z.number().int()),
+  warnings: z.array(z.string()),
+});
+export type TopologyResponse = z.infer<typeof TopologyResponse>;

@@ -13,6 +13,7 @@ import { HostnamePlugin } from '../../plugins/hostname/index.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { collectStats, placeCore } from '../metrics/stats.js';
+import { readTopology, topologyJson } from '../topology/index.js';
 import { PluginStateSnapshots, prepareDataDir, type StorageLayout } from '../storage/index.js';
 import { startPrivateBus, type PrivateBus } from './private-bus.js';
 import { Manager1Service } from './service.js';
@@ -106,6 +107,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         Query: (req, actor) => engine.query(req.plugins, actor),
         Schema: () => ({ schema: registry.documentSchema() }),
         Stats: () => collectStats(metricsSource, placement),
+        Topology: () => topologyJson(readTopology(o.sysfsRoot ?? '/sys')),
         Plan: (req, actor) => engine.plan(req.document, req.file, actor),
         Approve: (req, actor) => engine.approve(req.planId, req.hash, actor),
         Apply: (req, actor) => engine.apply(req.planId, req.hash, actor),

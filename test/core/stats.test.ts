@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import type { Stats } from '../../main/contract/index.js';
 import { dropFromPageCache, nativeAvailability } from '../../native/index.js';
@@ -46,6 +47,17 @@ describe('op-dbus stats', () => {
     readFileSync(db);
     const hot = stats().files.find((f) => f.name === 'audit/audit.sqlite');
     expect(hot?.resident).toBeGreaterThan(0.9);
+  });
+
+  it("answers Topology with the host's topology as op-dbus topology reads it", async () => {
+    const client = await sb.client();
+    try {
+      const fromCore = await client.call('Topology', {});
+      expect(fromCore).toEqual(JSON.parse(sb.cli(['topology', '--json']).stdout));
+      expect(fromCore.nodes[0]?.cpus.length).toBe(os.availableParallelism());
+    } finally {
+      client.close();
+    }
   });
 
   it('pushes Metrics signals that a client receives without asking', async () => {
