@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { auditGroup } from './groups/audit.js';
 import { cacheIndexGroup } from './groups/cache-index.js';
 import { hostnameGroup } from './groups/hostname.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
@@ -25,6 +26,7 @@ const GROUPS: BenchGroup[] = [
   storageZstdGroup,
   storageVectorLayoutGroup,
   cacheIndexGroup,
+  auditGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */
