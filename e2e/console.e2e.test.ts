@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rewriteAuditHistory } from '../test/support/audit-rewrite.js';
 import { TestSandbox } from '../test/support/sandbox.js';
-import { rewriteAuditHistory } from './support/audit-rewrite.js';
 import {
   launchChromium,
   openDocumentFile,
@@ -267,6 +267,23 @@ describe('the console in Chromium through op-dbus serve', () => {
     expect(await text('core-affinity')).toMatch(/^[0-9][0-9,-]*$/);
     expect(await page.locator('[data-testid="cache-file"][data-name="audit/audit.sqlite"]').count()).toBe(1);
     await screenshot(page, '09-host');
+  });
+
+  it("shows the host's topology: node 0's CPUs as /sys/devices/system/node/node0/cpulist says", async () => {
+    const cpulist = readFileSync('/sys/devices/system/node/node0/cpulist', 'utf8').trim();
+    expect(cpulist).toMatch(/^\d[\d,-]*$/);
+    const nodes = readFileSync('/sys/devices/system/node/online', 'utf8').trim();
+
+    const panel = page.getByTestId('topology');
+    const node0 = page.getByTestId('topology-node-0-cpus');
+    await node0.waitFor();
+    expect(await node0.textContent()).toBe(cpulist);
+    // one node here: no distance matrix to show; several: one row per node
+    expect(await page.getByTestId('topology-distances').count()).toBe(nodes === '0' ? 0 : 1);
+    expect(Number(await text('topology-cores'))).toBeGreaterThan(0);
+    expect(await page.locator('[data-testid="topology-cache"]').count()).toBeGreaterThan(0);
+    await panel.scrollIntoViewIfNeeded();
+    await screenshot(page, '09a-host-topology');
   });
 
   it('says "unavailable" and why, where the core runs without its native addon', async () => {

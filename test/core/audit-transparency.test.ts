@@ -3,8 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { canonicalJson } from '../../main/canonical/jcs.js';
+import { dropAuditCheckpoints, rewriteAuditHistory } from '../support/audit-rewrite.js';
 import { TestSandbox, writeDocument } from '../support/sandbox.js';
 
 // The transparency log end to end: the core signs checkpoints, the CLI proves and verifies offline,
@@ -198,69 +197,13 @@ describe('checkpoints and proofs through the CLI', () => {
   });
 });
 
-/** MTH over leaf hashes, naively. */
-function naiveRoot(leaves: Buffer[]): Buffer {
-  if (leaves.length === 1) return leaves[0] as Buffer;
-  let k = 1;
-  while (k * 2 < leaves.length) k *= 2;
-  return createHash('sha256')
-    .update(Buffer.from([1]))
-    .update(naiveRoot(leaves.slice(0, k)))
-    .update(naiveRoot(leaves.slice(k)))
-    .digest();
-}
-
-/** A careful attacker: rewrites one entry, re-chains and re-hashes everything after it, Merkle nodes included. */
-function rewriteHistory(target: number): void {
-  const db = new Database(join(sb.dataDir, 'audit', 'audit.sqlite'));
-  try {
-    const rows = db.prepare('SELECT seq, body FROM entries ORDER BY seq').all() as {
-      seq: number;
-      body: string;
-    }[];
-    let prev = '';
-    const leaves: Buffer[] = [];
-    for (const row of rows) {
-      if (row.seq >= target) {
-        const entry = JSON.parse(row.body) as Record<string, unknown>;
-        if (row.seq === target) entry['summary'] = 'nothing happened here';
-        else entry['prev'] = prev;
-        const body = canonicalJson(entry);
-        const leaf = createHash('sha256')
-          .update(Buffer.concat([Buffer.from([0]), Buffer.from(body)]))
-          .digest();
-        db.prepare('UPDATE entries SET body = ?, leaf = ?, summary = ? WHERE seq = ?').run(
-          body,
-          leaf,
-          entry['summary'],
-          row.seq,
-        );
-      }
-      const leaf = (db.prepare('SELECT leaf FROM entries WHERE seq = ?').get(row.seq) as { leaf: Buffer })
-        .leaf;
-      leaves.push(leaf);
-      prev = leaf.toString('hex');
-    }
-    leaves.forEach((_, i) => {
-      const nodes: Buffer[] = [];
-      for (let w = 2; (i + 1) % w === 0; w *= 2) nodes.push(naiveRoot(leaves.slice(i + 1 - w, i + 1)));
-      db.prepare('UPDATE entries SET nodes = ? WHERE seq = ?').run(
-        nodes.length ? Buffer.concat(nodes) : null,
-        i,
-      );
-    });
-  } finally {
-    db.close();
-  }
-}
-
 describe('the witness', () => {
   it('records the checkpoint it saw and catches a rewrite of history at the next CLI call', async () => {
     ok(['query']);
     const seen = JSON.parse(ok(['audit', 'witness', '--json'])) as { size: number; root: string };
     expect(seen.size).toBeGreaterThan(0);
 
-    rewriteHistory(2);
+    rewriteAuditHistory(sb.dataDir, 2);
     await sb.restartCore();
     // The core still holds its own earlier checkpoints: it refuses to sign the rewritten log.
     let r = sb.cli(['query']);
@@ -270,9 +213,7 @@ describe('the witness', () => {
     );
 
     // A careful attacker also deletes the core's checkpoints: the core signs, and the witness's proof fails.
-    const db = new Database(join(sb.dataDir, 'audit', 'audit.sqlite'));
-    db.prepare('DELETE FROM checkpoints').run();
-    db.close();
+    dropAuditCheckpoints(sb.dataDir);
     await sb.restartCore();
     r = sb.cli(['query']);
     expect(r.code).toBe(1);

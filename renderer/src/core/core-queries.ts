@@ -34,6 +34,18 @@ export function useWitness() {
   return useQuery({ queryKey: [...AUDIT, 'witness'], queryFn: () => core.callRelay('Witness', {}) });
 }
 
+/** The host's CPU, cache and NUMA topology: read once, it does not change while the console is open. */
+export function useTopology() {
+  const core = useCore();
+  return useQuery({
+    queryKey: ['topology'],
+    queryFn: () => core.call('Topology', {}),
+    staleTime: Infinity,
+    refetchOnWindowFocus: false,
+    refetchOnReconnect: false,
+  });
+}
+
 const STATS = ['stats'] as const;
 
 /**

@@ -11,10 +11,12 @@ import {
   nodeMemory,
   residency,
 } from './host-format.js';
+import { TopologyPanel } from './topology-panel.js';
 
 /**
  * The live NUMA / page-cache panel: what the core measured on its host, first from the Stats
- * method, then from each Metrics signal. Measurements only; no speedup is claimed (DESIGN.md section 7).
+ * method, then from each Metrics signal, and the host's topology (read once). Measurements only;
+ * no speedup is claimed (DESIGN.md section 7).
  */
 export function HostView() {
   const stats = useLiveStats();
@@ -46,14 +48,18 @@ export function HostView() {
       </div>
       <ErrorNotice error={stats.error} title="Could not read the core's measurements" />
       {stats.isPending && <div className="panel-empty">Asking the core for its measurements…</div>}
-      {s !== undefined && (
-        <div className="host-grid">
-          <MemoryPanel nodes={s.nodes} />
-          <CorePanel core={s.core} storage={s.storage} />
-          <PlacementPanel placement={s.placement} />
-          <FilesPanel files={s.files} />
-        </div>
-      )}
+      <div className="host-grid">
+        {s !== undefined && (
+          <>
+            <MemoryPanel nodes={s.nodes} />
+            <CorePanel core={s.core} storage={s.storage} />
+            <PlacementPanel placement={s.placement} />
+            <FilesPanel files={s.files} />
+          </>
+        )}
+        {/* the topology is its own query: it shows even when the measurements cannot be read */}
+        <TopologyPanel />
+      </div>
     </section>
   );
 }

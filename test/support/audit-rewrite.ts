@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../../main/canonical/jcs.js';
 
-// The careful attacker of test/core/audit-transparency.test.ts, for the console's witness case:
-// root on the host rewrites one entry in the core's SQLite file, then re-chains and re-hashes
-// everything after it, Merkle nodes included, so that the log verifies on its own.
+// A careful attacker, for test/core/audit-transparency.test.ts (the CLI's witness) and the console's
+// e2e (the relay's witness): root on the host rewrites one entry in the core's SQLite file, then
+// re-chains and re-hashes everything after it, Merkle nodes included, so that the log verifies on its own.
 
 /** RFC 6962 tree head over leaf hashes, naively. */
 function naiveRoot(leaves: Buffer[]): Buffer {
@@ -64,6 +64,16 @@ export function rewriteAuditHistory(
       );
     });
     if (opts.dropCheckpoints === true) db.prepare('DELETE FROM checkpoints').run();
+  } finally {
+    db.close();
+  }
+}
+
+/** Deletes the core's own signed checkpoints, the attacker's second step once the core refuses to sign. */
+export function dropAuditCheckpoints(dataDir: string): void {
+  const db = new Database(join(dataDir, 'audit', 'audit.sqlite'));
+  try {
+    db.prepare('DELETE FROM checkpoints').run();
   } finally {
     db.close();
   }
