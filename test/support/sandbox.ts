@@ -32,8 +32,9 @@ export class TestSandbox {
     return new TestSandbox(dir, env);
   }
 
+  /** The CLI's environment: this sandbox's bus, and a witness store of its own unless the test chose one. */
   get childEnv(): NodeJS.ProcessEnv {
-    return { ...process.env, ...this.env };
+    return { XDG_STATE_HOME: join(this.dir, '..', 'state'), ...process.env, ...this.env };
   }
 
   /** Runs `op-dbus` as a separate process, as an admin would. */
