@@ -28,8 +28,8 @@ export function auditMethods(log: AuditLog, checkpointer: Checkpointer) {
   };
   return {
     AuditList: (req: AuditListRequest): AuditListResponse => log.list(req),
-    AuditVerify: (req: { checkpoint?: AuditHead | undefined }): AuditVerifyResponse =>
-      log.verify(req.checkpoint),
+    AuditVerify: (req: { checkpoint?: AuditHead | undefined }): Promise<AuditVerifyResponse> =>
+      log.verifyOffThread(req.checkpoint),
     AuditCheckpoint: (): AuditCheckpointResponse => checkpointer.describe(checkpointer.checkpoint()),
     AuditProve: (req: { seq: number; size?: number | undefined }): AuditProveResponse => {
       const size = sizeOrLatest(req.size);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { OpError } from '../contract/errors.js';
 import {
@@ -15,7 +16,8 @@ import { LogTree } from './log-tree.js';
 import { HASH_SIZE } from './merkle.js';
 import { PayloadStore } from './payload-store.js';
 import { leafHashHexOfText } from './rfc6962.js';
-import { runVerify, type VerifyRun } from './verify-threads.js';
+import { compiledWorker, runVerify, type VerifyRun } from './verify-threads.js';
+import type { VerifyLogWorkerData } from './verify-log-worker.js';
 import { extendHex, prepareWalk, ZERO_HASH, type VerifyTask, type WalkStatements } from './verify-walk.js';
 
 export { SUMMARY_MAX, type AppendInput } from './entry.js';
@@ -547,6 +549,28 @@ export class AuditLog {
    */
   verify(checkpoint?: AuditHead): AuditVerifyResponse {
     return this.verifyRun(checkpoint).response;
+  }
+
+  /**
+   * verify on a worker thread with its own connection, so the caller's event loop keeps running (a
+   * verify of 1M entries takes seconds); on this thread when no compiled worker exists.
+   */
+  verifyOffThread(checkpoint?: AuditHead): Promise<AuditVerifyResponse> {
+    const script = compiledWorker('verify-log-worker.js');
+    if (script === undefined) return Promise.resolve(this.verify(checkpoint));
+    this.flush(); // entries already acknowledged must be in what the worker reads
+    const data: VerifyLogWorkerData = { file: this.db.name, payloadDir: this.payloads.dir, checkpoint };
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(script, { workerData: data });
+      worker.once('message', (m: { response?: AuditVerifyResponse; error?: string }) => {
+        if (m.response !== undefined) resolve(m.response);
+        else reject(new OpError('Internal', `audit verify failed: ${m.error ?? 'no answer'}`));
+      });
+      worker.once('error', (e) => reject(new OpError('Internal', `audit verify worker: ${e.message}`)));
+      worker.once('exit', (code) => {
+        if (code !== 0) reject(new OpError('Internal', `audit verify worker exited with ${code}`));
+      });
+    });
   }
 
   /**

@@ -156,27 +156,35 @@ export function runVerify(
   return { firstBad, threads, chunks: task.chunks, findings, rewalked };
 }
 
-let cachedScript: URL | null | undefined;
+const cachedScripts = new Map<string, URL | null>();
+
+/** The compiled verify worker (see compiledWorker). */
+export function workerScript(): URL | undefined {
+  return compiledWorker('verify-worker.js');
+}
 
 /**
- * The compiled worker: beside this module when it runs from dist/, else (tests run the TypeScript
- * sources) in the project's dist/ tree. Undefined when there is none: verify then uses one thread.
+ * A compiled worker script of this folder: beside this module when it runs from dist/, else (tests
+ * run the TypeScript sources) in the project's dist/ tree. Undefined when there is none: callers
+ * then do the work on their own thread.
  */
-export function workerScript(): URL | undefined {
-  if (cachedScript !== undefined) return cachedScript ?? undefined;
-  cachedScript = null;
+export function compiledWorker(name: string): URL | undefined {
+  const cached = cachedScripts.get(name);
+  if (cached !== undefined) return cached ?? undefined;
+  let found: URL | null = null;
   const here = fileURLToPath(import.meta.url);
-  const sibling = join(dirname(here), 'verify-worker.js');
+  const sibling = join(dirname(here), name);
   if (existsSync(sibling)) {
-    cachedScript = pathToFileURL(sibling);
+    found = pathToFileURL(sibling);
   } else if (here.endsWith('.ts')) {
     for (let dir = dirname(here); dir !== dirname(dir); dir = dirname(dir)) {
       if (existsSync(join(dir, 'package.json'))) {
-        const built = join(dir, 'dist', 'main', 'audit', 'verify-worker.js');
-        if (existsSync(built)) cachedScript = pathToFileURL(built);
+        const built = join(dir, 'dist', 'main', 'audit', name);
+        if (existsSync(built)) found = pathToFileURL(built);
         break;
       }
     }
   }
-  return cachedScript ?? undefined;
+  cachedScripts.set(name, found);
+  return found ?? undefined;
 }
