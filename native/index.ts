@@ -22,6 +22,7 @@ interface Addon {
   fadvise(path: string, advice: FileAdvice, offset?: number, length?: number): void;
   getInodeFlags(path: string): number;
   setInodeFlags(path: string, set: number, clear: number): number;
+  mapFile(path: string): ArrayBuffer;
 }
 
 /** Whether the addon loaded, and from where or why not. */
@@ -273,6 +274,15 @@ export interface Residency {
   residentPages: number;
   /** residentPages / totalPages; 0 for an empty file. */
   fraction: number;
+}
+
+/**
+ * A whole file mapped read-only (mmap, MAP_SHARED): reads go straight to the page cache, with no
+ * copy. The mapping is released when the ArrayBuffer is garbage-collected. Node only (Electron
+ * forbids external buffers).
+ */
+export function mapFile(path: string): ArrayBuffer {
+  return call('mmap', (a) => a.mapFile(path));
 }
 
 /** Page-cache residency of a file (or of `offset`…`offset+length`), by mmap + mincore. */

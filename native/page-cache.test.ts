@@ -8,6 +8,7 @@ import {
   adviseFile,
   dropFromPageCache,
   inodeFlags,
+  mapFile,
   nativeAvailability,
   pageCacheResidency,
   setInodeFlags,
@@ -109,5 +110,31 @@ describe.skipIf(!availability.available)(`mincore and posix_fadvise (addon: ${re
     const e = errorOf(() => setInodeFlags(sub, { set: INODE_FLAGS.noCow }));
     // ext4 has no FS_NOCOW_FL: the kernel either refuses it or silently drops it
     expect(['EOPNOTSUPP', 'EINVAL']).toContain(e.code);
+  });
+});
+
+describe('mapFile', () => {
+  it('maps a file read-only: the bytes are the file, and reading them faults its pages into the page cache', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opdbus-mmap-'));
+    try {
+      const file = join(dir, 'vectors.f32');
+      const data = Buffer.alloc(8 * 1024 * 1024);
+      for (let i = 0; i < data.length; i += 4) data.writeUInt32LE(i, i);
+      writeFileSync(file, data);
+      dropFromPageCache(file);
+      const mapped = mapFile(file);
+      expect(mapped.byteLength).toBe(data.length);
+      expect(pageCacheResidency(file).fraction).toBeLessThan(0.05);
+      const view = new Uint32Array(mapped);
+      let sum = 0;
+      for (let i = 0; i < view.length; i += 1024) sum += view[i] === i * 4 ? 1 : 0;
+      expect(sum).toBe(view.length / 1024);
+      expect(pageCacheResidency(file).fraction).toBeGreaterThan(0.9);
+      expect(() => mapFile(join(dir, 'missing'))).toThrow(/ENOENT|no such file/);
+      writeFileSync(join(dir, 'empty'), '');
+      expect(mapFile(join(dir, 'empty')).byteLength).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

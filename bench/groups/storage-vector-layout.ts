@@ -12,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchGroup, StartedGroup } from '../harness.js';
+import { mapFile, nativeAvailability } from '../../native/index.js';
 import { seededRandom } from '../statistics.js';
 import { syntheticEmbeddings } from './storage-zstd.js';
 
@@ -29,8 +30,8 @@ export const storageVectorLayoutGroup: BenchGroup = {
   name: 'storage-vector-layout',
   description:
     `${LOOKUPS} random lookups among ${COUNT} × ${DIMENSIONS} float32 vectors (page cache warm): one file per vector ` +
-    '(open + read + close each), one file read at offsets (pread on a descriptor kept open), and the whole file ' +
-    'read into memory once and viewed at offsets (what mmap amounts to once its pages are resident; Node has no mmap).',
+    '(open + read + close each), one file read at offsets (pread on a descriptor kept open), the file mapped with ' +
+    'mmap (native addon) and viewed at offsets, and the whole file read into memory once and viewed at offsets.',
   baseline: 'pread-one-file',
   start: async (): Promise<StartedGroup> => {
     const dir = mkdtempSync(join(tmpdir(), 'opdbus-bench-vectors-'));
@@ -58,6 +59,9 @@ export const storageVectorLayoutGroup: BenchGroup = {
       const memory = readFileSync(single);
       const loadAll = elapsedMs(t0);
       const view = new Float32Array(memory.buffer, memory.byteOffset, memory.byteLength / 4);
+      // the one file mapped with mmap (our addon; Node has none): reads fault pages from the page cache
+      const native = nativeAvailability();
+      const mapped = native.available ? new Float32Array(mapFile(single)) : undefined;
       fd = openSync(single, 'r');
       const openFd = fd;
       const random = seededRandom(23);
@@ -81,6 +85,19 @@ export const storageVectorLayoutGroup: BenchGroup = {
               for (const id of ids()) sink += readFileSync(join(perVector, `${id}.f32`)).readFloatLE(0);
             },
           },
+          ...(mapped !== undefined
+            ? [
+                {
+                  name: 'mmap-view',
+                  run: async () => {
+                    for (const id of ids()) {
+                      const v = mapped.subarray(id * DIMENSIONS, (id + 1) * DIMENSIONS);
+                      sink += v[0] as number;
+                    }
+                  },
+                },
+              ]
+            : []),
           {
             name: 'in-memory-view',
             run: async () => {
@@ -95,6 +112,9 @@ export const storageVectorLayoutGroup: BenchGroup = {
           `one-off writes of all ${COUNT} vectors: ${writeMany.toFixed(0)} ms as ${COUNT} files, ${writeOne.toFixed(0)} ms into one file; ` +
             `loading the one file into memory: ${loadAll.toFixed(1)} ms (${(bytes.length / 1e6).toFixed(1)} MB)`,
           `files on ${dir}; a file per vector also costs an inode and a 4 KiB block each for ${VECTOR_BYTES} B of data`,
+          native.available
+            ? 'mmap-view: the file mapped read-only by the native addon'
+            : `mmap-view not run: ${native.reason}`,
         ],
         notesAfter: async () => [
           `checksum of the values read (keeps the reads live): ${Number.isFinite(sink) ? 'finite' : 'NaN'}`,

@@ -412,7 +412,32 @@ Napi::Value SetInodeFlagsJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<uint32_t>(flags));
 }
 
+// mmap(PROT_READ, MAP_SHARED) of a whole regular file as an ArrayBuffer that the garbage collector
+// unmaps (its finalizer). Node only: Electron forbids external buffers, and the core runs in Node.
+Napi::Value MapFileJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (!ReadPath(info, 0, &path)) return env.Undefined();
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ThrowErrno(env, errno, "open", "open " + path, path);
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return ThrowErrno(env, errno, "fstat", "fstat " + path, path);
+  if (!S_ISREG(st.st_mode)) return ThrowErrno(env, EINVAL, "mmap", path + " is not a regular file", path);
+  if (st.st_size == 0) return Napi::ArrayBuffer::New(env, 0);
+  const size_t len = static_cast<size_t>(st.st_size);
+  void* map = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd.get(), 0);
+  if (map == MAP_FAILED) return ThrowErrno(env, errno, "mmap", "mmap " + path, path);
+  // the mapping outlives the descriptor (closed by Fd); the finalizer gets the length as its hint
+  return Napi::ArrayBuffer::New(
+      env, map, len, [](Napi::Env, void* data, size_t* size) {
+        munmap(data, *size);
+        delete size;
+      },
+      new size_t(len));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mapFile", Napi::Function::New(env, MapFileJs, "mapFile"));
   exports.Set("getAffinity", Napi::Function::New(env, GetAffinityJs, "getAffinity"));
   exports.Set("setAffinityAllThreads", Napi::Function::New(env, SetAffinityAllThreadsJs, "setAffinityAllThreads"));
   exports.Set("getcpu", Napi::Function::New(env, GetCpuJs, "getcpu"));
