@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import dbus from 'dbus-next';
 import type { Action } from '../contract/index.js';
-import { callMethod, type MessageBus } from '../dbus/calls.js';
+import { callMethod, nameReachable, type MessageBus } from '../dbus/calls.js';
 
 /** Who is calling: the unique bus name (the polkit subject) and the uid the bus daemon vouches for. */
 export interface Caller {
@@ -132,23 +132,6 @@ export async function chooseAuthority(
   bus: MessageBus,
   subjectKind: SubjectKind = 'system-bus-name',
 ): Promise<Authority> {
-  const [owned] = await callMethod(bus, {
-    destination: 'org.freedesktop.DBus',
-    path: '/org/freedesktop/DBus',
-    interface: 'org.freedesktop.DBus',
-    member: 'NameHasOwner',
-    signature: 's',
-    body: [POLKIT.destination],
-  });
-  if (owned === true) return new PolkitAuthority(bus, subjectKind);
-  const [activatable] = await callMethod(bus, {
-    destination: 'org.freedesktop.DBus',
-    path: '/org/freedesktop/DBus',
-    interface: 'org.freedesktop.DBus',
-    member: 'ListActivatableNames',
-  });
-  if (Array.isArray(activatable) && activatable.includes(POLKIT.destination)) {
-    return new PolkitAuthority(bus, subjectKind);
-  }
+  if (await nameReachable(bus, POLKIT.destination)) return new PolkitAuthority(bus, subjectKind);
   return new RootOnlyAuthority('polkit (org.freedesktop.PolicyKit1) is not on this bus');
 }

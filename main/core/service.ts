@@ -13,7 +13,7 @@ import {
   type SignalName,
   type MethodName,
 } from '../contract/index.js';
-import { callerPid, callerUid, type Message, type MessageBus } from '../dbus/calls.js';
+import { callerCredentials, type Message, type MessageBus } from '../dbus/calls.js';
 import { issuePointer } from '../engine/document.js';
 import type { Authority, Caller } from './authority.js';
 
@@ -116,10 +116,7 @@ export class Manager1Service {
       );
     }
     const spec = Manager1[method];
-    const [uid, pid] = await Promise.all([
-      callerUid(this.o.bus, msg.sender),
-      callerPid(this.o.bus, msg.sender),
-    ]);
+    const { uid, pid } = await callerCredentials(this.o.bus, msg.sender);
     const caller: Caller = {
       sender: msg.sender,
       uid,

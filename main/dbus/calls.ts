@@ -116,37 +116,29 @@ export async function nameReachable(bus: MessageBus, name: string): Promise<bool
   return Array.isArray(activatable) && activatable.includes(name);
 }
 
-/** The uid of the process behind a unique bus name, as the bus daemon knows it. */
-export async function callerUid(bus: MessageBus, sender: string): Promise<number | null> {
+/**
+ * Who is behind a unique bus name, as the bus daemon vouches: uid and pid in one round trip
+ * (GetConnectionCredentials); null where the daemon does not say.
+ */
+export async function callerCredentials(
+  bus: MessageBus,
+  sender: string,
+): Promise<{ uid: number | null; pid: number | null }> {
   try {
-    const [uid] = await callMethod(bus, {
+    const [creds] = await callMethod(bus, {
       destination: 'org.freedesktop.DBus',
       path: '/org/freedesktop/DBus',
       interface: 'org.freedesktop.DBus',
-      member: 'GetConnectionUnixUser',
+      member: 'GetConnectionCredentials',
       signature: 's',
       body: [sender],
     });
-    return typeof uid === 'number' ? uid : null;
+    const c = (creds ?? {}) as Record<string, dbus.Variant>;
+    const uid: unknown = c['UnixUserID']?.value;
+    const pid: unknown = c['ProcessID']?.value;
+    return { uid: typeof uid === 'number' ? uid : null, pid: typeof pid === 'number' ? pid : null };
   } catch {
-    return null;
-  }
-}
-
-/** The pid of the process behind a unique bus name, as the bus daemon knows it. */
-export async function callerPid(bus: MessageBus, sender: string): Promise<number | null> {
-  try {
-    const [pid] = await callMethod(bus, {
-      destination: 'org.freedesktop.DBus',
-      path: '/org/freedesktop/DBus',
-      interface: 'org.freedesktop.DBus',
-      member: 'GetConnectionUnixProcessID',
-      signature: 's',
-      body: [sender],
-    });
-    return typeof pid === 'number' ? pid : null;
-  } catch {
-    return null;
+    return { uid: null, pid: null };
   }
 }
 
