@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   OpError,
@@ -438,7 +438,10 @@ export class StateEngine {
 
   private async haltIf(point: HaltPoint): Promise<void> {
     if (this.o.haltAt !== point) return;
-    writeFileSync(join(this.o.dataDir, 'halted-at'), point);
+    // Written under another name and renamed, so whoever waits for the marker never reads it half-written.
+    const marker = join(this.o.dataDir, 'halted-at');
+    writeFileSync(`${marker}.tmp`, point);
+    renameSync(`${marker}.tmp`, marker);
     await new Promise<never>(() => undefined);
   }
 
