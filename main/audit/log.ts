@@ -11,6 +11,14 @@ import {
   type AuditListResponse,
   type AuditVerifyResponse,
 } from '../contract/payloads.js';
+import {
+  insertRows,
+  prepareInsert,
+  RowBatchBuilder,
+  storedLeafHex,
+  type InsertStatements,
+} from './append-batch.js';
+import { AppendWriter, type AppendResult } from './append-writer.js';
 import { buildEntry, canonicalPayload, errorText, parseBody, type AppendInput } from './entry.js';
 import { LogTree } from './log-tree.js';
 import { HASH_SIZE } from './merkle.js';
@@ -35,9 +43,8 @@ const VERIFY_CHUNK = 32_768;
 const MAX_VERIFY_THREADS = 8;
 /** Page cache of the connection: the table and its four indexes' right edges stay in memory while appending. */
 const CACHE_KIB = 16_384;
-/** Scratch for the leaf and nodes of the row being inserted (SQLite copies bound blobs). */
-const LEAF_SCRATCH = Buffer.alloc(HASH_SIZE);
-const NODES_SCRATCH = Buffer.alloc(HASH_SIZE * 64);
+/** appendQueued: batches posted to the writer thread and not yet committed, at most; later ones wait in the queue. */
+const MAX_IN_FLIGHT = 4;
 
 const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,6 +90,11 @@ export interface AuditLogOptions {
   groupWindowMs?: number;
   /** appendQueued: a batch this large commits at once. */
   maxBatch?: number;
+  /**
+   * appendQueued: commit batches on a writer thread with its own connection while this thread builds the
+   * next (default when the compiled worker exists); false commits them on this thread.
+   */
+  writerThread?: boolean;
   /** The clock (tests of retention). */
   now?: () => Date;
 }
@@ -134,6 +146,30 @@ interface Queued {
   reject: (e: unknown) => void;
 }
 
+/** A batch posted to the writer thread and not yet answered. */
+interface Posted {
+  firstSeq: number;
+  entries: AuditListEntry[];
+  /** The queued appends of `entries`, in the same order. */
+  waiting: Queued[];
+}
+
+/** Where the next row continues the chain: its seq and the leaf (hex) its prev names. */
+interface Tail {
+  seq: number;
+  prev: string;
+}
+
+/** A batch's rows as build made them, the appends they hold, and where chain and border stand after them. */
+interface Built {
+  rows: RowBatchBuilder;
+  entries: AuditListEntry[];
+  /** Index in the inputs of each entry. */
+  kept: number[];
+  frontier: (string | undefined)[];
+  next: Tail;
+}
+
 /**
  * The append-only audit log (DESIGN.md section 5): hash-chained entries in one SQLite file, the
  * RFC 6962 Merkle tree over them in the same rows, payloads in a content-addressed zstd store, and
@@ -145,10 +181,23 @@ export class AuditLog {
   private readonly now: () => Date;
   private readonly groupWindowMs: number;
   private readonly maxBatch: number;
+  private readonly synchronous: 'NORMAL' | 'FULL';
   private queue: Queued[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly stmts: Statements;
+  private readonly insert: InsertStatements;
   private readonly walkStmts: WalkStatements;
+  /** The compiled writer thread; undefined: appendQueued commits on this thread. */
+  private writerScript: URL | undefined;
+  /** Started at the first batch appendQueued posts. */
+  private writer: AppendWriter | undefined;
+  /** Batches posted to the writer, oldest first; the tree and `tail` already include them. */
+  private posted: Posted[] = [];
+  private tail: Tail = { seq: 0, prev: ZERO_HASH };
+  /** Why a posted batch failed, while batches posted after it (which the writer refuses) are outstanding. */
+  private failure: string | undefined;
+  /** Set while this thread blocks for the writer's answers: they must not post more batches meanwhile. */
+  private draining = false;
 
   private constructor(
     private readonly db: Database.Database,
@@ -157,8 +206,10 @@ export class AuditLog {
   ) {
     this.now = opts.now ?? (() => new Date());
     this.groupWindowMs = opts.groupWindowMs ?? DEFAULT_GROUP_WINDOW_MS;
-    this.maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.maxBatch = Math.max(1, opts.maxBatch ?? DEFAULT_MAX_BATCH);
+    this.synchronous = opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL';
     this.stmts = prepareStatements(db);
+    this.insert = prepareInsert(db);
     this.walkStmts = prepareWalk(db);
     // Unicode case folding for text filters with non-ASCII needles: SQLite's LIKE folds ASCII only.
     db.function('audit_lower', { deterministic: true }, (s: unknown) =>
@@ -166,6 +217,8 @@ export class AuditLog {
     );
     this.tree = new LogTree(this.stmts.rowAt);
     this.syncTree();
+    this.writerScript =
+      opts.writerThread === false || db.memory ? undefined : compiledWorker('append-worker.js');
   }
 
   /** Opens (creating if missing) the log at `file`: WAL journal, synchronous FULL unless told otherwise. */
@@ -212,6 +265,11 @@ export class AuditLog {
     }
   }
 
+  /** Whether appendQueued commits on the writer thread (not without a compiled worker, with writerThread false, or after it stopped). */
+  get writesOffThread(): boolean {
+    return this.writerScript !== undefined;
+  }
+
   /** Appends one entry in its own transaction (committed when this returns) and returns it with its leaf. */
   append(input: AppendInput): AuditListEntry {
     const out = this.appendMany([input])[0];
@@ -222,107 +280,303 @@ export class AuditLog {
   /**
    * Group commit: queues the entry and resolves once the transaction holding it has committed.
    * Entries queued within `groupWindowMs` of the first (or `maxBatch` of them) share one transaction.
-   * A bad entry is rejected alone; the others of its batch are still written.
+   * A bad entry is rejected alone, before it takes a seq; the others of its batch are still written.
+   * With the writer thread, this thread builds the next batch while that one commits the last; when
+   * a batch fails, it and every batch posted after it are rejected and later appends go on from the table.
    */
   appendQueued(input: AppendInput): Promise<AuditListEntry> {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
-      if (this.queue.length >= this.maxBatch) this.flush();
-      else this.flushTimer ??= setTimeout(() => this.flush(), this.groupWindowMs);
+      if (this.queue.length >= this.maxBatch) this.commitQueued();
+      else this.flushTimer ??= setTimeout(() => this.commitQueued(), this.groupWindowMs);
     });
   }
 
-  /** Commits every queued entry now (append calls it first, so entries keep the order they were given in). */
+  /**
+   * Commits every queued entry now and waits for every batch in flight (append calls it first, so entries
+   * keep the order they were given in).
+   */
   flush(): void {
-    if (this.flushTimer !== undefined) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-    }
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
-    let written: AuditListEntry[];
+    this.clearFlushTimer();
+    this.draining = true;
     try {
-      written = this.write(batch.map((q) => q.input));
-    } catch {
-      // One bad input fails the whole transaction: write the rest one by one so only it is refused.
-      for (const q of batch) {
-        try {
-          q.resolve(this.write([q.input])[0] as AuditListEntry);
-        } catch (e) {
-          q.reject(e);
-        }
-      }
-      return;
+      do {
+        // After a failure the batches after it are refused: wait for them, so the queue continues from the table.
+        if (this.failure !== undefined) this.writer?.drain();
+        while (this.queue.length > 0) this.post(this.takeQueued(this.maxBatch));
+        // A writer that stops puts what it did not commit back in the queue.
+        this.writer?.drain();
+      } while (this.queue.length > 0);
+    } finally {
+      this.draining = false;
     }
-    batch.forEach((q, i) => q.resolve(written[i] as AuditListEntry));
+    this.clearFlushTimer();
   }
 
   /** Appends entries in order, all in ONE transaction: either all are written or none. */
   appendMany(inputs: AppendInput[]): AuditListEntry[] {
     this.flush();
-    return this.write(inputs);
+    return this.write(inputs).entries;
   }
 
-  private write(inputs: AppendInput[]): AuditListEntry[] {
-    if (inputs.length === 0) return [];
+  /** Posts queued batches to the writer while fewer than MAX_IN_FLIGHT are in flight (never waits for it). */
+  private commitQueued(): void {
+    this.clearFlushTimer();
+    // The rest waits for an answer (afterAnswer posts it); after a failure, for the table to be read again.
+    while (this.queue.length > 0 && this.failure === undefined && this.posted.length < MAX_IN_FLIGHT) {
+      this.post(this.takeQueued(this.maxBatch));
+    }
+  }
+
+  private takeQueued(n: number): Queued[] {
+    if (n >= this.queue.length) {
+      const all = this.queue;
+      this.queue = [];
+      return all;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private clearFlushTimer(): void {
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+  }
+
+  /** Commits queued appends in one transaction on this thread; a bad input is rejected alone. */
+  private writeHere(batch: Queued[]): void {
+    if (batch.length === 0) return;
+    let out: { entries: AuditListEntry[]; kept: number[] };
+    try {
+      out = this.write(
+        batch.map((q) => q.input),
+        (i, e) => batch[i]?.reject(e),
+      );
+    } catch (e) {
+      for (const q of batch) q.reject(e); // a promise already rejected stays as it was
+      return;
+    }
+    out.kept.forEach((i, k) => batch[i]?.resolve(out.entries[k] as AuditListEntry));
+  }
+
+  /**
+   * Builds the rows of `batch` on the tree (which moves on at once) and hands them to the writer thread.
+   * Payload files are written and fsynced here, before the batch that names them is posted.
+   */
+  private post(batch: Queued[]): void {
+    const writer = this.startWriter();
+    if (writer === undefined) {
+      this.writeHere(batch);
+      return;
+    }
+    if (this.posted.length === 0) this.tail = this.readTail();
+    let built: Built;
+    try {
+      built = this.build(
+        batch.map((q) => q.input),
+        this.tail,
+        this.now().toISOString(),
+        (i, e) => batch[i]?.reject(e),
+      );
+    } catch (e) {
+      for (const q of batch) q.reject(e);
+      return;
+    }
+    if (built.rows.size === 0) return;
+    this.advanceTree(built);
+    this.posted.push({
+      firstSeq: this.tail.seq,
+      entries: built.entries,
+      waiting: built.kept.map((i) => batch[i] as Queued),
+    });
+    this.tail = built.next;
+    writer.post(built.rows.finish());
+  }
+
+  private startWriter(): AppendWriter | undefined {
+    if (this.writer === undefined && this.writerScript !== undefined) {
+      try {
+        this.writer = new AppendWriter(
+          this.writerScript,
+          { file: this.db.name, synchronous: this.synchronous, cacheKib: CACHE_KIB },
+          (r) => this.settle(r),
+          (reason) => this.writerStopped(reason),
+        );
+      } catch {
+        this.writerScript = undefined;
+      }
+    }
+    return this.writer;
+  }
+
+  /** The writer's answer to the oldest posted batch: its appends resolve, or are rejected. */
+  private settle(r: AppendResult): void {
+    if (!r.ok && r.fatal) {
+      this.writer?.close();
+      this.writerStopped(`audit writer thread cannot write: ${r.message}`);
+      return;
+    }
+    const batch = this.posted.shift();
+    if (batch === undefined) return;
+    if (r.ok) {
+      batch.waiting.forEach((q, i) => q.resolve(batch.entries[i] as AuditListEntry));
+    } else {
+      const range = `entries ${batch.firstSeq}..${batch.firstSeq + batch.entries.length - 1}`;
+      const error =
+        this.failure === undefined
+          ? new OpError(r.code, `audit append of ${range} failed: ${r.message}`)
+          : new OpError(
+              r.code,
+              `audit append of ${range} refused: an earlier batch failed (${this.failure})`,
+            );
+      this.failure ??= r.message;
+      for (const q of batch.waiting) q.reject(error);
+    }
+    this.afterAnswer();
+  }
+
+  /**
+   * The writer thread is gone (or cannot open the log): appends commit on this thread from now on. Of the
+   * batches it did not answer, those the table holds resolve; the others go back to the front of the queue
+   * (rejected instead when a batch before them failed).
+   */
+  private writerStopped(reason: string): void {
+    const posted = this.posted;
+    this.posted = [];
+    this.writer = undefined;
+    this.writerScript = undefined;
+    if (posted.length > 0) {
+      const tail = this.readTail();
+      const retry: Queued[] = [];
+      for (const batch of posted) {
+        const lastSeq = batch.firstSeq + batch.entries.length - 1;
+        const row = lastSeq < tail.seq ? this.stmts.rowAt.get(lastSeq) : undefined;
+        if (row !== undefined && storedLeafHex(row.leaf) === batch.entries[batch.entries.length - 1]?.leaf) {
+          batch.waiting.forEach((q, i) => q.resolve(batch.entries[i] as AuditListEntry));
+        } else if (this.failure !== undefined) {
+          const error = new OpError(
+            'Internal',
+            `audit append of entries ${batch.firstSeq}..${lastSeq} refused: an earlier batch failed (${this.failure}); ${reason}`,
+          );
+          for (const q of batch.waiting) q.reject(error);
+        } else {
+          retry.push(...batch.waiting);
+        }
+      }
+      this.queue = [...retry, ...this.queue];
+    }
+    this.afterAnswer();
+  }
+
+  private afterAnswer(): void {
+    // All answered: the next batch starts from what the table holds (syncTree), failure or not.
+    if (this.posted.length === 0) this.failure = undefined;
+    if (this.queue.length === 0) return;
+    if (this.draining) this.flushTimer ??= setTimeout(() => this.commitQueued(), this.groupWindowMs);
+    else this.commitQueued();
+  }
+
+  /** Waits for every batch in flight, so what this thread reads next includes them. */
+  private drainWriter(): void {
+    if (this.posted.length === 0) return;
+    this.draining = true;
+    try {
+      this.writer?.drain();
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** The table's end, with the tree brought in line with it (one read transaction). */
+  private readTail(): Tail {
+    const last = this.db.transaction(() => this.syncTree()).deferred();
+    return last === undefined ? { seq: 0, prev: ZERO_HASH } : { seq: last.seq + 1, prev: last.leafHex };
+  }
+
+  /** Writes entries in one IMMEDIATE transaction on this thread; `refuse` takes bad inputs (else they throw). */
+  private write(
+    inputs: AppendInput[],
+    refuse?: (i: number, e: unknown) => void,
+  ): { entries: AuditListEntry[]; kept: number[] } {
+    if (inputs.length === 0) return { entries: [], kept: [] };
     const time = this.now().toISOString();
-    // Payload files are written (and fsynced) before the transaction that names them commits.
-    const payloads = inputs.map((input) =>
-      input.payload === undefined ? null : canonicalPayload(input.payload),
-    );
     // IMMEDIATE takes the write lock before reading the chain's tail, so no other writer can slip in between.
     return this.db
-      .transaction((): AuditListEntry[] => {
+      .transaction(() => {
         const last = this.syncTree();
-        let seq = last === undefined ? 0 : last.seq + 1;
-        let prev = last === undefined ? ZERO_HASH : last.leafHex;
-        // The border as hex for this batch: nodeHashHex and leafHashHexOfText make no Buffer (measured ~0.5 µs
-        // each). The leaf and nodes are bound from scratch buffers, which SQLite copies (better-sqlite3 binds
-        // blobs SQLITE_TRANSIENT), and the border goes back to Buffers once per batch.
-        const frontier = this.tree.border.map((node) => node?.toString('hex'));
-        const written: AuditListEntry[] = [];
-        for (let i = 0; i < inputs.length; i++) {
-          const payload = payloads[i] ?? null;
-          const { entry, body } = buildEntry(inputs[i] as AppendInput, seq, prev, time, payload);
-          if (payload !== null) {
-            const stored = this.payloads.put(payload.hash, payload.json);
-            this.stmts.notePayload.run(payload.hash, Buffer.byteLength(payload.json), stored, time, time);
-          }
-          const leafHex = leafHashHexOfText(body);
-          const nodesHex = extendHex(frontier, seq, leafHex);
-          LEAF_SCRATCH.write(leafHex, 0, 'hex');
-          let nodes: Buffer | null = null;
-          if (nodesHex !== null) {
-            NODES_SCRATCH.write(nodesHex, 0, 'hex');
-            nodes = NODES_SCRATCH.subarray(0, nodesHex.length / 2);
-          }
-          this.stmts.insertEntry.run(
-            seq,
-            body,
-            LEAF_SCRATCH,
-            entry.time,
-            entry.kind,
-            entry.plugin,
-            entry.actor.uid,
-            entry.summary,
-            nodes,
-          );
-          // The entry object is ours (buildEntry made it): add the leaf rather than copy it.
-          written.push(Object.assign(entry, { leaf: leafHex }));
-          seq += 1;
-          prev = leafHex;
+        const tail =
+          last === undefined ? { seq: 0, prev: ZERO_HASH } : { seq: last.seq + 1, prev: last.leafHex };
+        const built = this.build(inputs, tail, time, refuse);
+        if (built.rows.size > 0) {
+          insertRows(this.insert, built.rows.finish());
+          this.advanceTree(built);
         }
-        this.tree.advance(
-          seq,
-          frontier.map((node) => (node === undefined ? undefined : Buffer.from(node, 'hex'))),
-          Buffer.from(prev, 'hex'),
-        );
-        return written;
+        return built;
       })
       .immediate();
   }
 
+  /**
+   * The rows for `inputs` continuing `tail` on the current tree border (the tree itself is not moved).
+   * An input buildEntry or its payload refuses goes to `refuse` and takes no seq; without `refuse` it throws.
+   */
+  private build(
+    inputs: readonly AppendInput[],
+    tail: Tail,
+    time: string,
+    refuse: ((i: number, e: unknown) => void) | undefined,
+  ): Built {
+    const rows = new RowBatchBuilder(tail.seq, tail.prev, time, inputs.length);
+    let { seq, prev } = tail;
+    // The border as hex for this batch: nodeHashHex and leafHashHexOfText make no Buffer (measured ~0.5 µs
+    // each); it goes back to Buffers once per batch.
+    const frontier = this.tree.border.map((node) => node?.toString('hex'));
+    const entries: AuditListEntry[] = [];
+    const kept: number[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i] as AppendInput;
+      let built: ReturnType<typeof buildEntry>;
+      try {
+        const payload = input.payload === undefined ? null : canonicalPayload(input.payload);
+        built = buildEntry(input, seq, prev, time, payload);
+        if (payload !== null) {
+          // Written (and fsynced) before the transaction that names it commits.
+          const stored = this.payloads.put(payload.hash, payload.json);
+          rows.notePayload(payload.hash, Buffer.byteLength(payload.json), stored);
+        }
+      } catch (e) {
+        if (refuse === undefined) throw e;
+        refuse(i, e);
+        continue;
+      }
+      const { entry, body } = built;
+      const leafHex = leafHashHexOfText(body);
+      rows.add(
+        body,
+        leafHex,
+        extendHex(frontier, seq, leafHex),
+        entry.kind,
+        entry.plugin,
+        entry.actor.uid,
+        entry.summary,
+      );
+      // The entry object is ours (buildEntry made it): add the leaf rather than copy it.
+      entries.push(Object.assign(entry, { leaf: leafHex }));
+      kept.push(i);
+      seq += 1;
+      prev = leafHex;
+    }
+    return { rows, entries, kept, frontier, next: { seq, prev } };
+  }
+
+  private advanceTree(built: Built): void {
+    this.tree.advance(
+      built.next.seq,
+      built.frontier.map((node) => (node === undefined ? undefined : Buffer.from(node, 'hex'))),
+      Buffer.from(built.next.prev, 'hex'),
+    );
+  }
   /**
    * Reads the table's last row and reloads the cached tree border if the table changed behind our
    * back (a test or an attacker writing the file); returns that row.
@@ -351,6 +605,7 @@ export class AuditLog {
       throw new OpError('InvalidArgument', `invalid audit list request: ${parsed.error.message}`);
     }
     const r = parsed.data;
+    this.drainWriter();
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (r.beforeSeq !== undefined) {
@@ -418,6 +673,7 @@ export class AuditLog {
   payloadInfo(hash: string): PayloadInfo {
     if (!HEX64.test(hash))
       throw new OpError('InvalidArgument', `not a payload hash: ${JSON.stringify(hash)}`);
+    this.drainWriter();
     const row = this.stmts.payloadRow.get(hash);
     if (row?.pruned_at != null) {
       return { status: 'pruned', prunedAt: row.pruned_at, reason: row.pruned_reason ?? '' };
@@ -482,6 +738,7 @@ export class AuditLog {
    * size, and it equals the row count in every log that verify accepts.
    */
   head(): AuditHead {
+    this.drainWriter();
     const last = this.stmts.last.get();
     if (last === undefined) return { size: 0, head: ZERO_HASH };
     return {
@@ -492,6 +749,7 @@ export class AuditLog {
 
   /** The Merkle tree size and root now (one read transaction). */
   treeHead(): { size: number; root: Buffer } {
+    this.drainWriter();
     return this.db
       .transaction(() => {
         this.syncTree();
@@ -524,11 +782,13 @@ export class AuditLog {
 
   /** Entries from `fromSeq` on, at most `limit`, as the exact bytes hashed as their RFC 6962 leaves. */
   exportLeaves(fromSeq: number, limit: number): { seq: number; body: string }[] {
+    this.drainWriter();
     return this.stmts.exportRange.all(fromSeq, limit).map(([seq, body]) => ({ seq, body }));
   }
 
   /** Records a checkpoint the core signed. */
   saveCheckpoint(cp: StoredCheckpoint): void {
+    this.drainWriter();
     this.stmts.insertCheckpoint.run(cp.size, cp.root, cp.note, cp.time);
   }
 
@@ -632,13 +892,17 @@ export class AuditLog {
       .deferred();
   }
 
-  /** Commits what is queued and closes the database; the object is unusable afterwards. */
+  /** Commits what is queued, waits for the writer thread and ends it, and closes the database; the object is unusable afterwards. */
   close(): void {
     this.flush();
+    this.writer?.close();
+    this.writer = undefined;
+    this.writerScript = undefined;
     this.db.close();
   }
 
   private readTree<T>(fn: () => T): T {
+    this.drainWriter();
     return this.db
       .transaction(() => {
         this.syncTree();
@@ -652,20 +916,10 @@ export class AuditLog {
 function prepareStatements(db: Database.Database) {
   return {
     last: db.prepare<[], LastRow>('SELECT seq, leaf FROM entries ORDER BY seq DESC LIMIT 1'),
-    insertEntry: db.prepare<
-      [number, string, Buffer, string, string, string | null, number | null, string, Buffer | null]
-    >(
-      'INSERT INTO entries(seq, body, leaf, time, kind, plugin, actor_uid, summary, nodes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
     rowAt: db.prepare<[number], { leaf: unknown; nodes: unknown }>(
       'SELECT leaf, nodes FROM entries WHERE seq = ?',
     ),
     bodyAt: db.prepare<[number], { body: unknown }>('SELECT body FROM entries WHERE seq = ?'),
-    notePayload: db.prepare<[string, number, number, string, string]>(
-      `INSERT INTO payloads(hash, bytes, stored_bytes, first_time, last_time) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT(hash) DO UPDATE SET last_time = excluded.last_time, stored_bytes = excluded.stored_bytes,
-         pruned_at = NULL, pruned_reason = NULL`,
-    ),
     payloadRow: db.prepare<[string], PayloadRow>(
       'SELECT hash, stored_bytes, pruned_at, pruned_reason FROM payloads WHERE hash = ?',
     ),

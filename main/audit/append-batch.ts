@@ -1,0 +1,193 @@
+import type Database from 'better-sqlite3';
+import { OpError } from '../contract/errors.js';
+import { HASH_SIZE } from './merkle.js';
+
+/**
+ * The rows of one append transaction, built on the log's thread (bodies, leaves, Merkle nodes, index
+ * columns) and inserted by insertRows, on that thread or on the writer thread. Laid out to be cheap to
+ * post: strings joined into one, hashes in one transferable buffer, a few small arrays.
+ */
+export interface RowBatch {
+  /** Seq of the first row; the rows are consecutive. */
+  firstSeq: number;
+  /** Leaf (hex) of entry firstSeq - 1, which the first row's prev names; ZERO_HASH when firstSeq is 0. */
+  prev: string;
+  count: number;
+  /** The time column of every row (one clock reading per batch). */
+  time: string;
+  /** Row i's body, then its summary; texts ends at ends[2i] and ends[2i + 1] (UTF-16 code units). */
+  texts: string;
+  ends: Uint32Array;
+  kinds: string[];
+  plugins: (string | null)[];
+  uids: (number | null)[];
+  /** Row i's leaf at HASH_SIZE * i; its interior nodes from HASH_SIZE * capacity + nodeEnds[i - 1] to + nodeEnds[i]. */
+  hashes: Uint8Array;
+  capacity: number;
+  nodeEnds: Uint32Array;
+  /** Payload files the rows name (already written and fsynced): hash, canonical bytes, stored bytes. */
+  payloads: [string, number, number][];
+}
+
+/** Accumulates the rows of one batch; at most `capacity` of them. */
+export class RowBatchBuilder {
+  private texts = '';
+  private textEnd = 0;
+  private nodesEnd = 0;
+  private readonly ends: Uint32Array;
+  private readonly kinds: string[] = [];
+  private readonly plugins: (string | null)[] = [];
+  private readonly uids: (number | null)[] = [];
+  /** Not from the Buffer pool: its whole ArrayBuffer is the batch's, so it can be transferred. */
+  private readonly hashes: Buffer;
+  private readonly nodeEnds: Uint32Array;
+  private readonly payloads: [string, number, number][] = [];
+  private count = 0;
+
+  constructor(
+    private readonly firstSeq: number,
+    private readonly prev: string,
+    private readonly time: string,
+    private readonly capacity: number,
+  ) {
+    this.ends = new Uint32Array(capacity * 2);
+    this.nodeEnds = new Uint32Array(capacity);
+    // n consecutive leaves complete fewer than n + 64 interior nodes (trailing one-bits of their seqs).
+    this.hashes = Buffer.allocUnsafeSlow(HASH_SIZE * (2 * capacity + 64));
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds the next row; `nodesHex` as extendHex returns it. */
+  add(
+    body: string,
+    leafHex: string,
+    nodesHex: string | null,
+    kind: string,
+    plugin: string | null,
+    uid: number | null,
+    summary: string,
+  ): void {
+    const i = this.count;
+    if (i >= this.capacity) throw new OpError('Internal', `audit batch holds at most ${this.capacity} rows`);
+    this.texts += body;
+    this.texts += summary;
+    this.textEnd += body.length;
+    this.ends[2 * i] = this.textEnd;
+    this.textEnd += summary.length;
+    this.ends[2 * i + 1] = this.textEnd;
+    this.kinds.push(kind);
+    this.plugins.push(plugin);
+    this.uids.push(uid);
+    this.hashes.write(leafHex, HASH_SIZE * i, 'hex');
+    if (nodesHex !== null) {
+      this.hashes.write(nodesHex, HASH_SIZE * this.capacity + this.nodesEnd, 'hex');
+      this.nodesEnd += nodesHex.length / 2;
+    }
+    this.nodeEnds[i] = this.nodesEnd;
+    this.count = i + 1;
+  }
+
+  /** Records a payload file that a row of this batch names. */
+  notePayload(hash: string, bytes: number, stored: number): void {
+    this.payloads.push([hash, bytes, stored]);
+  }
+
+  /** The batch; the builder is not used afterwards. */
+  finish(): RowBatch {
+    return {
+      firstSeq: this.firstSeq,
+      prev: this.prev,
+      count: this.count,
+      time: this.time,
+      texts: this.texts,
+      ends: this.ends,
+      kinds: this.kinds,
+      plugins: this.plugins,
+      uids: this.uids,
+      hashes: this.hashes,
+      capacity: this.capacity,
+      nodeEnds: this.nodeEnds,
+      payloads: this.payloads,
+    };
+  }
+}
+
+/** The buffers a posted batch hands over rather than copies. */
+export function transferables(batch: RowBatch): ArrayBuffer[] {
+  return [
+    batch.hashes.buffer as ArrayBuffer,
+    batch.ends.buffer as ArrayBuffer,
+    batch.nodeEnds.buffer as ArrayBuffer,
+  ];
+}
+
+/** The statements insertRows runs. */
+export function prepareInsert(db: Database.Database) {
+  return {
+    last: db.prepare<[], { seq: number; leaf: unknown }>(
+      'SELECT seq, leaf FROM entries ORDER BY seq DESC LIMIT 1',
+    ),
+    insertEntry: db.prepare<
+      [number, string, Uint8Array, string, string, string | null, number | null, string, Uint8Array | null]
+    >(
+      'INSERT INTO entries(seq, body, leaf, time, kind, plugin, actor_uid, summary, nodes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    notePayload: db.prepare<[string, number, number, string, string]>(
+      `INSERT INTO payloads(hash, bytes, stored_bytes, first_time, last_time) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(hash) DO UPDATE SET last_time = excluded.last_time, stored_bytes = excluded.stored_bytes,
+         pruned_at = NULL, pruned_reason = NULL`,
+    ),
+  };
+}
+export type InsertStatements = ReturnType<typeof prepareInsert>;
+
+/** The leaf of a stored row as hex (what a prev names); a damaged leaf as its text, which no prev matches. */
+export function storedLeafHex(leaf: unknown): string {
+  return Buffer.isBuffer(leaf) ? leaf.toString('hex') : String(leaf);
+}
+
+/**
+ * Inserts the batch's rows and payload notes. Call inside an IMMEDIATE transaction: the batch is refused
+ * (OpError, nothing written) unless the table ends exactly where it continues, so a batch built on a stale
+ * tail (another writer, or a batch before it that failed) never leaves a hole or a fork.
+ */
+export function insertRows(s: InsertStatements, b: RowBatch): void {
+  const last = s.last.get();
+  const lastSeq = last === undefined ? -1 : last.seq;
+  const lastLeaf = last === undefined ? undefined : storedLeafHex(last.leaf);
+  if (lastSeq !== b.firstSeq - 1 || (last !== undefined && lastLeaf !== b.prev)) {
+    throw new OpError(
+      'Internal',
+      `audit batch refused: it continues entry ${b.firstSeq - 1} (leaf ${b.prev.slice(0, 12)}…) but the log ends at ` +
+        (last === undefined ? 'no entry' : `entry ${lastSeq} (leaf ${String(lastLeaf).slice(0, 12)}…)`),
+    );
+  }
+  for (const [hash, bytes, stored] of b.payloads) s.notePayload.run(hash, bytes, stored, b.time, b.time);
+  // A Buffer view of the hashes: a posted batch arrives with a plain Uint8Array.
+  const hashes = Buffer.from(b.hashes.buffer, b.hashes.byteOffset, b.hashes.byteLength);
+  const nodesAt = HASH_SIZE * b.capacity;
+  const { texts, ends, nodeEnds } = b;
+  let textStart = 0;
+  let nodesStart = 0;
+  for (let i = 0; i < b.count; i++) {
+    const bodyEnd = ends[2 * i] as number;
+    const summaryEnd = ends[2 * i + 1] as number;
+    const nodesEnd = nodeEnds[i] as number;
+    s.insertEntry.run(
+      b.firstSeq + i,
+      texts.slice(textStart, bodyEnd),
+      hashes.subarray(HASH_SIZE * i, HASH_SIZE * (i + 1)),
+      b.time,
+      b.kinds[i] as string,
+      b.plugins[i] ?? null,
+      b.uids[i] ?? null,
+      texts.slice(bodyEnd, summaryEnd),
+      nodesEnd === nodesStart ? null : hashes.subarray(nodesAt + nodesStart, nodesAt + nodesEnd),
+    );
+    textStart = summaryEnd;
+    nodesStart = nodesEnd;
+  }
+}
