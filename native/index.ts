@@ -23,6 +23,15 @@ interface Addon {
   getInodeFlags(path: string): number;
   setInodeFlags(path: string, set: number, clear: number): number;
   mapFile(path: string): ArrayBuffer;
+  auditWalk(
+    rows: unknown[][],
+    from: number,
+    limitSeq: number,
+    expected: number,
+    prev: Uint8Array,
+    frontier: Uint8Array,
+    kinds: string,
+  ): number;
 }
 
 /** Whether the addon loaded, and from where or why not. */
@@ -283,6 +292,17 @@ export interface Residency {
  */
 export function mapFile(path: string): ArrayBuffer {
   return call('mmap', (a) => a.mapFile(path));
+}
+
+/**
+ * The audit verify walk's fast path (native/src/audit_walk.cc), or undefined without the addon: how many
+ * rows from `from` on the walk accepts, moving the state (prev leaf; right border, 64 levels of 32 bytes,
+ * level l meaningful when bit l of `expected` is set) past them in place. It stops at, and never judges,
+ * a row it is not sure of: main/audit/verify-walk.ts walks that one.
+ */
+export function auditWalkFunction(): Addon['auditWalk'] | undefined {
+  const s = state();
+  return s.addon === null || typeof s.addon.auditWalk !== 'function' ? undefined : s.addon.auditWalk;
 }
 
 /** Page-cache residency of a file (or of `offset`…`offset+length`), by mmap + mincore. */

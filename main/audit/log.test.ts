@@ -560,6 +560,55 @@ describe('AuditLog verify', () => {
     });
   });
 
+  it('(7c) an index column of another type, or a value that shifts the others, is named like any change', () => {
+    makeClosedLog(8);
+    withFile((db) => {
+      // The bytes of the body's uid as a BLOB (the column's affinity would turn the text '1000' back into 1000).
+      db.prepare("UPDATE entries SET actor_uid = CAST('1000' AS BLOB) WHERE seq = 5").run();
+      // kind swallows the next column's spelling and the others move up one: joined they spell the same.
+      db.prepare(
+        "UPDATE entries SET kind = 'apply' || char(31) || 'thostname', plugin = 1000, actor_uid = NULL WHERE seq = 2",
+      ).run();
+    });
+    const l = openLog();
+    expect(l.verify().firstBad).toEqual({
+      seq: 2,
+      reason: 'entry 2: index column kind ("apply\\u001fthostname") does not match the body ("apply")',
+    });
+    withFile((db) =>
+      db
+        .prepare("UPDATE entries SET kind = 'apply', plugin = 'hostname', actor_uid = 1000 WHERE seq = 2")
+        .run(),
+    );
+    expect(l.verify().firstBad).toEqual({
+      seq: 5,
+      reason:
+        'entry 5: index column actor_uid ({"type":"Buffer","data":[49,48,48,48]}) does not match the body (1000)',
+    });
+  });
+
+  it('(7d) summaries with escapes and control characters verify, and their index columns are still checked', () => {
+    const l = openLog();
+    l.append(input(0, { summary: 'say "hi" \\ to\u001fall\u0001' }));
+    l.append(input(1, { summary: 'x\u001ftapply\u001fthostname' }));
+    l.append(input(2, { plugin: null }));
+    expect(l.verify()).toMatchObject({ ok: true, size: 3 });
+    closeLog();
+    withFile((db) => db.prepare("UPDATE entries SET summary = 'x' WHERE seq = 1").run());
+    expect(openLog().verify().firstBad?.reason).toBe(
+      'entry 1: index column summary ("x") does not match the body ("x\\u001ftapply\\u001fthostname")',
+    );
+  });
+
+  it('(7e) an empty nodes blob where the row completes no node is named', () => {
+    makeClosedLog(4);
+    withFile((db) => db.prepare("UPDATE entries SET nodes = x'' WHERE seq = 2").run());
+    expect(openLog().verify().firstBad).toEqual({
+      seq: 2,
+      reason: 'entry 2: stored Merkle tree nodes do not match the leaves (a leaf or a node was rewritten)',
+    });
+  });
+
   it('(8) a body with the same content but another key order (leaf recomputed): named as non-canonical', () => {
     makeClosedLog(6);
     withFile((db) => {

@@ -129,6 +129,8 @@ export interface VerifyOptions {
   chunkSize?: number;
   /** Chunk c goes to thread c mod threads (deterministic, for tests). */
   roundRobin?: boolean;
+  /** false: no native fast path, every row walked in TypeScript (tests compare the two). */
+  native?: boolean;
 }
 type LastRow = { seq: number; leaf: unknown };
 type ListRow = { seq: number; body: string; leaf: unknown };
@@ -877,6 +879,7 @@ export class AuditLog {
           lastSeq,
           chunkSize,
           chunks: threads === 1 || lastSeq < 0 ? 1 : Math.floor(lastSeq / chunkSize) + 1,
+          ...(opts.native === false ? { native: false } : {}),
         };
         const file = this.db.memory ? undefined : this.db.name;
         const run = runVerify(this.walkStmts, file, task, {

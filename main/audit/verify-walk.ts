@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
+import { auditWalkFunction } from '../../native/index.js';
 import { OpError } from '../contract/errors.js';
+import { AuditKind } from '../contract/payloads.js';
 import { fieldsOf, indexMismatch, parseBody, scanCanonicalBody, type BodyFields } from './entry.js';
 import { leafHashHexOfText, nodeHashHex } from './rfc6962.js';
 
@@ -25,6 +27,8 @@ export interface VerifyTask {
   chunkSize: number;
   /** Number of chunks (1 when one walk covers the whole table). */
   chunks: number;
+  /** false: walk every row in TypeScript even where the native fast path is built (tests compare both). */
+  native?: boolean;
 }
 
 /**
@@ -52,19 +56,34 @@ export interface ChunkResult {
 }
 
 const PAGE = 512;
-// The leaf and nodes come back as hex text: a BLOB costs a Buffer copy per column (measured ~0.3 µs each),
-// and the walk compares hex anyway. `leaf` is NULL unless it is a 32-byte BLOB; `nodes` is NULL for NULL,
-// hex for a BLOB and '!' (which no computed value equals) for anything else.
+// The precise forms, read only for a row the fast check refuses and for a chunk's start: `leaf` is NULL
+// unless it is a 32-byte BLOB; `nodes` is NULL for NULL, hex for a BLOB and '!' (which no computed value
+// equals) for anything else.
 const LEAF_HEX = `CASE WHEN typeof(leaf) = 'blob' AND length(leaf) = 32 THEN lower(hex(leaf)) END`;
 const NODES_HEX = `CASE typeof(nodes) WHEN 'null' THEN NULL WHEN 'blob' THEN lower(hex(nodes)) ELSE '!' END`;
-const COLUMNS = `seq, body, ${LEAF_HEX}, ${NODES_HEX}, time, kind, plugin, actor_uid, summary`;
+// The walk's row is four values: every JS value better-sqlite3 makes costs ~0.3 µs, and a BLOB more (a
+// Buffer), which at 1M rows was the larger part of a verify. The leaf and nodes come as one hex text (the
+// walk compares hex anyway), '!' unless the leaf is a 32-byte BLOB and nodes NULL or a non-empty BLOB.
+const LEAF_NODES_HEX =
+  `CASE WHEN typeof(leaf) = 'blob' AND length(leaf) = 32 AND ` +
+  `(typeof(nodes) = 'null' OR (typeof(nodes) = 'blob' AND length(nodes) > 0)) ` +
+  `THEN lower(hex(leaf) || coalesce(hex(nodes), '')) ELSE '!' END`;
+/** A column as typed text: 't' + text, 'i' + integer, 'n' for NULL, '!' for any other type. */
+const typed = (column: string): string =>
+  `CASE typeof(${column}) WHEN 'text' THEN 't' || ${column} WHEN 'integer' THEN 'i' || ${column} ` +
+  `WHEN 'null' THEN 'n' ELSE '!' END`;
+/** The index columns as one text, typed and joined by U+001F; indexKey spells the body's fields alike. */
+const INDEX_TEXT = ['time', 'kind', 'plugin', 'actor_uid', 'summary'].map(typed).join(' || char(31) || ');
+const COLUMNS = `seq, body, ${LEAF_NODES_HEX}, ${INDEX_TEXT}`;
+const INDEX_COLUMNS = 'time, kind, plugin, actor_uid, summary';
 
-type Row = [unknown, unknown, string | null, string | null, unknown, unknown, unknown, unknown, unknown];
+type Row = [unknown, unknown, string | null, string | null];
 
 /** The statements a walk needs, prepared once per connection. */
 export interface WalkStatements {
   page: Database.Statement<[number, number], Row>;
   nodeRow: Database.Statement<[number], [string | null, string | null]>;
+  indexRow: Database.Statement<[number], [unknown, unknown, unknown, unknown, unknown]>;
 }
 
 export function prepareWalk(db: Database.Database): WalkStatements {
@@ -79,7 +98,31 @@ export function prepareWalk(db: Database.Database): WalkStatements {
         `SELECT ${LEAF_HEX}, ${NODES_HEX} FROM entries WHERE seq = ?`,
       )
       .raw(true),
+    indexRow: db
+      .prepare<[number], [unknown, unknown, unknown, unknown, unknown]>(
+        `SELECT ${INDEX_COLUMNS} FROM entries WHERE seq = ?`,
+      )
+      .raw(true),
   };
+}
+
+const US = '\u001f';
+
+/**
+ * The body's index fields as INDEX_TEXT spells the columns, or undefined when a field holds U+001F (then
+ * the joined text is ambiguous and the columns are compared one by one). Without U+001F in any field the
+ * text has exactly four separators, so it equals INDEX_TEXT only when every column equals its field and
+ * has its type.
+ */
+function indexKey(e: BodyFields, plain: boolean): string | undefined {
+  const key = `t${e.time}${US}t${e.kind}${US}${e.plugin === null ? 'n' : `t${e.plugin}`}${US}${
+    e.uid === null ? 'n' : `i${e.uid}`
+  }${US}t${e.summary}`;
+  // A body without a backslash has no escape, so no field can hold a control character.
+  if (plain) return key;
+  let separators = 0;
+  for (let i = key.indexOf(US); i >= 0; i = key.indexOf(US, i + 1)) separators += 1;
+  return separators === 4 ? key : undefined;
 }
 
 /** The initial state: nothing walked yet. */
@@ -154,10 +197,21 @@ export function walkChunk(
     nextIssued += 1;
   }
   const done = (firstBad?: BadEntry) => (firstBad === undefined ? { end: state } : { end: state, firstBad });
+  const fast = task.native === false ? undefined : nativeWalker();
   for (let cursor = lo; ;) {
     const rows = stmts.page.all(cursor, hi);
-    for (const row of rows) {
-      const [seq, body, leafHex, nodesHex, time, kind, plugin, actorUid, summary] = row;
+    for (let i = 0; i < rows.length; i++) {
+      if (fast !== undefined) {
+        // The native walk takes the rows it is sure of, up to the next row a saved head or an issued
+        // checkpoint is checked at; the row it stops at is walked here.
+        let limit = checkAt >= state.expected ? checkAt : Number.MAX_SAFE_INTEGER;
+        const cp = issued[nextIssued];
+        if (cp !== undefined) limit = Math.min(limit, cp.size - 1);
+        i += fast(rows, i, limit, state);
+        if (i >= rows.length) break;
+      }
+      const row = rows[i] as Row;
+      const [seq, body, leafNodesHex, indexText] = row;
       const expected = state.expected;
       if (typeof seq !== 'number') {
         return done({ seq: expected, reason: `entry ${expected}: seq is not an integer` });
@@ -180,6 +234,9 @@ export function walkChunk(
       if (entry.seq !== seq) {
         return bad(`body says seq ${entry.seq} (seq out of order: entries reordered or moved)`);
       }
+      // '!' (a leaf or nodes of the wrong type or size): the precise forms say which.
+      const stored = leafNodesHex === null || leafNodesHex === '!' ? stmts.nodeRow.get(seq) : undefined;
+      const leafHex = stored !== undefined ? stored[0] : (leafNodesHex as string).slice(0, 64);
       if (leafHex === null) return bad('stored leaf is not a 32-byte hash');
       if (leafHashHexOfText(body) !== leafHex) return bad('stored leaf does not match its content');
       if (entry.prev !== state.prevLeafHex) {
@@ -189,18 +246,24 @@ export function walkChunk(
             : `prev does not match entry ${seq - 1}'s leaf (chain broken)`,
         );
       }
-      if (
-        time !== entry.time ||
-        kind !== entry.kind ||
-        plugin !== entry.plugin ||
-        actorUid !== entry.uid ||
-        summary !== entry.summary
-      ) {
+      if (indexText === null || indexText !== indexKey(entry, !body.includes('\\'))) {
+        const columns = stmts.indexRow.get(seq);
         const e = entry;
-        const problem = indexMismatch({ ...e, actor: { uid: e.uid } }, time, kind, plugin, actorUid, summary);
+        const problem =
+          columns === undefined
+            ? 'the row vanished while it was read'
+            : indexMismatch({ ...e, actor: { uid: e.uid } }, ...columns);
         if (problem !== null) return bad(problem);
       }
-      if (extendHex(state.frontier, seq, leafHex) !== nodesHex) {
+      const nodesHex = extendHex(state.frontier, seq, leafHex);
+      const nodesMatch =
+        stored !== undefined
+          ? nodesHex === stored[1]
+          : nodesHex === null
+            ? (leafNodesHex as string).length === 64
+            : (leafNodesHex as string).length === 64 + nodesHex.length &&
+              (leafNodesHex as string).endsWith(nodesHex);
+      if (!nodesMatch) {
         return bad('stored Merkle tree nodes do not match the leaves (a leaf or a node was rewritten)');
       }
       if (seq === checkAt && checkpoint !== undefined && leafHex !== checkpoint.head) {
@@ -223,6 +286,44 @@ export function walkChunk(
     if (rows.length < PAGE) return done();
     cursor = (rows[rows.length - 1] as Row)[0] as number;
   }
+}
+
+type FastWalk = (rows: Row[], from: number, limitSeq: number, state: WalkState) => number;
+
+const KIND_LIST = AuditKind.options.join('\n');
+const LOWER_HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * The native fast path over a page (native/src/audit_walk.cc) with the walk state moved in and out of
+ * its binary form; undefined without the addon. It accepts only rows this walk accepts and stops at
+ * the first it is unsure of, so the answer is the same with and without it (tests compare both).
+ */
+function nativeWalker(): FastWalk | undefined {
+  const walk = auditWalkFunction();
+  if (walk === undefined) return undefined;
+  const prev = Buffer.alloc(32);
+  const border = Buffer.alloc(32 * 64);
+  return (rows, from, limitSeq, state) => {
+    if (!LOWER_HEX64.test(state.prevLeafHex)) return 0;
+    for (let l = 0; l < 64; l++) {
+      const node = state.frontier[l];
+      const set = Math.floor(state.expected / 2 ** l) % 2 === 1;
+      if (set !== (node !== undefined) || (node !== undefined && !LOWER_HEX64.test(node))) return 0;
+      if (node !== undefined) border.write(node, l * 32, 'hex');
+    }
+    prev.write(state.prevLeafHex, 0, 'hex');
+    const taken = walk(rows, from, limitSeq, state.expected, prev, border, KIND_LIST);
+    if (taken === 0) return 0;
+    state.expected += taken;
+    state.prevLeafHex = prev.toString('hex');
+    const frontier: (string | undefined)[] = [];
+    for (let l = 0; l < 64; l++) {
+      if (Math.floor(state.expected / 2 ** l) % 2 === 1)
+        frontier[l] = border.toString('hex', l * 32, l * 32 + 32);
+    }
+    state.frontier = frontier;
+    return taken;
+  };
 }
 
 /**

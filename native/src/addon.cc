@@ -1,12 +1,14 @@
 // Linux-only system calls the core needs and Node does not expose: CPU affinity of every thread,
 // the current CPU and NUMA node, page-cache residency (mincore), posix_fadvise, and inode flags
-// (FS_NOCOW_FL for the SQLite directory on BTRFS).
+// (FS_NOCOW_FL for the SQLite directory on BTRFS); and the audit verify walk's fast path (audit_walk.cc).
 //
 // Every failure becomes a JS Error with `code` (the errno name), `errno`, `syscall` and, where
 // there is one, `path`; nothing here aborts the process. Built without C++ exceptions: each
 // function throws into JS and returns an empty value.
 
 #include <napi.h>
+
+#include "audit_walk.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -445,6 +447,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fadvise", Napi::Function::New(env, FadviseJs, "fadvise"));
   exports.Set("getInodeFlags", Napi::Function::New(env, GetInodeFlagsJs, "getInodeFlags"));
   exports.Set("setInodeFlags", Napi::Function::New(env, SetInodeFlagsJs, "setInodeFlags"));
+  exports.Set("auditWalk", Napi::Function::New(env, AuditWalkJs, "auditWalk"));
   return exports;
 }
 
