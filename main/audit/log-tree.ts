@@ -3,8 +3,10 @@ import { OpError } from '../contract/errors.js';
 import { HASH_SIZE, MerkleNodes } from './merkle.js';
 import { nodeHash } from './rfc6962.js';
 
-/** One row's share of the tree as the entries table stores it. */
-type NodeRow = { leaf: unknown; nodes: unknown };
+/** Levels from which complete nodes are kept in memory once read: every proof passes the few upper ones. */
+const CACHE_MIN_LEVEL = 8;
+/** At most this many cached nodes (32 bytes each); past it the cache starts again. */
+const CACHE_MAX = 1 << 16;
 
 /**
  * The Merkle tree of the audit log, kept in the entries table itself: the row of leaf i holds, in
@@ -12,16 +14,28 @@ type NodeRow = { leaf: unknown; nodes: unknown };
  * of i; on average one). Node (level l, index k) is therefore in row (k + 1) * 2^l - 1 at offset
  * (l - 1) * 32: any node is one primary-key lookup, so opening a log of any size costs O(log n)
  * lookups and nothing is rebuilt. The right border (one node per set bit of the size) is cached for
- * appends and checked against the table's last row before each use.
+ * appends and checked against the table's last row before each use. Proofs read their nodes by
+ * lookup, except the border's and those of the upper levels, which stay in memory once read (a
+ * complete node never changes; the cache is dropped whenever the table changed behind our back).
  */
 export class LogTree extends MerkleNodes {
   private leafCount = 0;
   /** frontier[l]: the complete subtree at level l on the right border, when bit l of the size is set. */
   private frontier: (Buffer | undefined)[] = [];
   private lastLeaf: Buffer | undefined;
+  private readonly upper = new Map<number, Uint8Array>();
+  private readonly leafAt: Database.Statement<[number], unknown>;
+  private readonly nodeAt: Database.Statement<[number, number], unknown>;
 
-  constructor(private readonly rowAt: Database.Statement<[number], NodeRow>) {
+  constructor(db: Database.Database) {
     super();
+    // One column, one value per lookup: a proof is ~20 of them, and each Buffer better-sqlite3 makes costs.
+    this.leafAt = db.prepare<[number], unknown>('SELECT leaf FROM entries WHERE seq = ?').pluck();
+    this.nodeAt = db
+      .prepare<[number, number], unknown>(
+        "SELECT CASE WHEN typeof(nodes) = 'blob' THEN substr(nodes, ?, 32) END FROM entries WHERE seq = ?",
+      )
+      .pluck();
   }
 
   get size(): number {
@@ -33,6 +47,7 @@ export class LogTree extends MerkleNodes {
     this.leafCount = size;
     this.lastLeaf = lastLeaf;
     this.frontier = [];
+    this.upper.clear();
     for (let l = 0, rest = size; rest > 0; l++, rest = Math.floor(rest / 2)) {
       if (rest % 2 === 1) this.frontier[l] = Buffer.from(this.node(l, Math.floor(size / 2 ** l) - 1));
     }
@@ -93,25 +108,32 @@ export class LogTree extends MerkleNodes {
   }
 
   protected node(level: number, index: number): Uint8Array {
+    const border = this.frontier[level];
+    if (border !== undefined && index === Math.floor(this.leafCount / 2 ** level) - 1) return border;
+    // level >= 8 keeps index below size / 256, so the key stays a safe integer.
+    const key = level >= CACHE_MIN_LEVEL ? index * 64 + level : -1;
+    const cached = key >= 0 ? this.upper.get(key) : undefined;
+    if (cached !== undefined) return cached;
     const seq = (index + 1) * 2 ** level - 1;
-    const row = this.rowAt.get(seq);
-    if (row === undefined) {
+    const value = level === 0 ? this.leafAt.get(seq) : this.nodeAt.get((level - 1) * HASH_SIZE + 1, seq);
+    if (value === undefined) {
       throw new OpError(
         'AuditCorrupt',
         `entry ${seq} is missing: Merkle node (level ${level}) not found; run verify`,
       );
     }
-    if (level === 0) {
-      if (!Buffer.isBuffer(row.leaf) || row.leaf.length !== HASH_SIZE) {
-        throw new OpError('AuditCorrupt', `entry ${seq}: stored leaf is not a 32-byte hash; run verify`);
-      }
-      return row.leaf;
+    if (!Buffer.isBuffer(value) || value.length !== HASH_SIZE) {
+      throw new OpError(
+        'AuditCorrupt',
+        level === 0
+          ? `entry ${seq}: stored leaf is not a 32-byte hash; run verify`
+          : `entry ${seq}: stored Merkle nodes are missing or short; run verify`,
+      );
     }
-    const nodes = row.nodes;
-    const end = level * HASH_SIZE;
-    if (!Buffer.isBuffer(nodes) || nodes.length < end) {
-      throw new OpError('AuditCorrupt', `entry ${seq}: stored Merkle nodes are missing or short; run verify`);
+    if (key >= 0) {
+      if (this.upper.size >= CACHE_MAX) this.upper.clear();
+      this.upper.set(key, value);
     }
-    return nodes.subarray(end - HASH_SIZE, end);
+    return value;
   }
 }

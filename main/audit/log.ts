@@ -217,7 +217,7 @@ export class AuditLog {
     db.function('audit_lower', { deterministic: true }, (s: unknown) =>
       typeof s === 'string' ? s.toLowerCase() : s,
     );
-    this.tree = new LogTree(this.stmts.rowAt);
+    this.tree = new LogTree(db);
     this.syncTree();
     this.writerScript =
       opts.writerThread === false || db.memory ? undefined : compiledWorker('append-worker.js');

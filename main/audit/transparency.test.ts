@@ -23,7 +23,7 @@ import {
   parseProofText,
   rootFromExport,
 } from './proof-text.js';
-import { leafHash } from './rfc6962.js';
+import { leafHash, leafHashOfText } from './rfc6962.js';
 
 const SEED = 20261125;
 function check<T>(name: string, prop: fc.IPropertyWithHooks<T>, numRuns: number): void {
@@ -193,6 +193,45 @@ describe('the log tree stored in SQLite', () => {
       }),
       25,
     );
+  });
+
+  it('keeps proofs right past the levels it caches (size 2,600), while appending and after the table shrinks', () => {
+    const file = 'cache.sqlite';
+    const l = open(file);
+    let mem = new MerkleTree();
+    let n = 0;
+    const compare = (size: number, probes: number) => {
+      for (let k = 0; k < probes; k++) {
+        const i = (k * 7919 + size) % size;
+        expect(l.inclusionProof(i, size).proof).toEqual(mem.inclusionProof(i, size));
+        const old = 1 + ((k * 104729) % size);
+        expect(l.consistencyProof(old, size)).toEqual(mem.consistencyProof(old, size));
+      }
+      expect(l.rootAt(size)).toEqual(mem.root(size));
+    };
+    for (const batch of [1300, 1, 255, 1044]) {
+      for (const e of l.appendMany(Array.from({ length: batch }, () => input(n++)))) {
+        mem.append(Buffer.from(e.leaf, 'hex'));
+      }
+      compare(n, 40);
+      compare(Math.floor(n / 2) + 1, 20);
+    }
+    expect(n).toBe(2600);
+    // Another connection truncates the log to 2,000 entries: the cached border and nodes are dropped.
+    const db = new Database(path.join(dir, file));
+    db.prepare('DELETE FROM entries WHERE seq >= 2000').run();
+    db.close();
+    expect(l.treeHead()).toEqual({ size: 2000, root: mem.root(2000) });
+    compare(2000, 40);
+    // New entries where the deleted ones were: no node of the old entries 2,000.. may be served again.
+    const kept = Array.from({ length: 2000 }, (_, i) => l.inclusionProof(i, 2000).body);
+    const rebuilt = MerkleTree.fromLeafHashes(kept.map((body) => leafHashOfText(body)));
+    for (const e of l.appendMany(Array.from({ length: 600 }, (_, i) => input(5000 + i)))) {
+      rebuilt.append(Buffer.from(e.leaf, 'hex'));
+    }
+    mem = rebuilt;
+    compare(2600, 40);
+    expect(l.verify().ok).toBe(true);
   });
 
   it('reopens without rebuilding: the border is read back from the rows', () => {
