@@ -18,9 +18,12 @@ export interface RowBatch {
   /** Row i's body, then its summary; texts ends at ends[2i] and ends[2i + 1] (UTF-16 code units). */
   texts: string;
   ends: Uint32Array;
-  kinds: string[];
-  plugins: (string | null)[];
-  uids: (number | null)[];
+  /** The distinct kinds and plugins of the batch (few); row i's are labels[kindOf[i]] and labels[pluginOf[i]]. */
+  labels: (string | null)[];
+  kindOf: Uint32Array;
+  pluginOf: Uint32Array;
+  /** Row i's actor uid; NaN for null. */
+  uids: Float64Array;
   /** Row i's leaf at HASH_SIZE * i; its interior nodes from HASH_SIZE * capacity + nodeEnds[i - 1] to + nodeEnds[i]. */
   hashes: Uint8Array;
   capacity: number;
@@ -35,9 +38,11 @@ export class RowBatchBuilder {
   private textEnd = 0;
   private nodesEnd = 0;
   private readonly ends: Uint32Array;
-  private readonly kinds: string[] = [];
-  private readonly plugins: (string | null)[] = [];
-  private readonly uids: (number | null)[] = [];
+  private readonly labels: (string | null)[] = [];
+  private readonly labelIds = new Map<string | null, number>();
+  private readonly kindOf: Uint32Array;
+  private readonly pluginOf: Uint32Array;
+  private readonly uids: Float64Array;
   /** Not from the Buffer pool: its whole ArrayBuffer is the batch's, so it can be transferred. */
   private readonly hashes: Buffer;
   private readonly nodeEnds: Uint32Array;
@@ -52,6 +57,9 @@ export class RowBatchBuilder {
   ) {
     this.ends = new Uint32Array(capacity * 2);
     this.nodeEnds = new Uint32Array(capacity);
+    this.kindOf = new Uint32Array(capacity);
+    this.pluginOf = new Uint32Array(capacity);
+    this.uids = new Float64Array(capacity);
     // n consecutive leaves complete fewer than n + 64 interior nodes (trailing one-bits of their seqs).
     this.hashes = Buffer.allocUnsafeSlow(HASH_SIZE * (2 * capacity + 64));
   }
@@ -78,9 +86,9 @@ export class RowBatchBuilder {
     this.ends[2 * i] = this.textEnd;
     this.textEnd += summary.length;
     this.ends[2 * i + 1] = this.textEnd;
-    this.kinds.push(kind);
-    this.plugins.push(plugin);
-    this.uids.push(uid);
+    this.kindOf[i] = this.labelId(kind);
+    this.pluginOf[i] = this.labelId(plugin);
+    this.uids[i] = uid ?? Number.NaN;
     this.hashes.write(leafHex, HASH_SIZE * i, 'hex');
     if (nodesHex !== null) {
       this.hashes.write(nodesHex, HASH_SIZE * this.capacity + this.nodesEnd, 'hex');
@@ -88,6 +96,16 @@ export class RowBatchBuilder {
     }
     this.nodeEnds[i] = this.nodesEnd;
     this.count = i + 1;
+  }
+
+  private labelId(label: string | null): number {
+    let id = this.labelIds.get(label);
+    if (id === undefined) {
+      id = this.labels.length;
+      this.labels.push(label);
+      this.labelIds.set(label, id);
+    }
+    return id;
   }
 
   /** Records a payload file that a row of this batch names. */
@@ -104,8 +122,9 @@ export class RowBatchBuilder {
       time: this.time,
       texts: this.texts,
       ends: this.ends,
-      kinds: this.kinds,
-      plugins: this.plugins,
+      labels: this.labels,
+      kindOf: this.kindOf,
+      pluginOf: this.pluginOf,
       uids: this.uids,
       hashes: this.hashes,
       capacity: this.capacity,
@@ -117,11 +136,9 @@ export class RowBatchBuilder {
 
 /** The buffers a posted batch hands over rather than copies. */
 export function transferables(batch: RowBatch): ArrayBuffer[] {
-  return [
-    batch.hashes.buffer as ArrayBuffer,
-    batch.ends.buffer as ArrayBuffer,
-    batch.nodeEnds.buffer as ArrayBuffer,
-  ];
+  return [batch.hashes, batch.ends, batch.nodeEnds, batch.kindOf, batch.pluginOf, batch.uids].map(
+    (a) => a.buffer as ArrayBuffer,
+  );
 }
 
 /** The statements insertRows runs. */
@@ -169,7 +186,7 @@ export function insertRows(s: InsertStatements, b: RowBatch): void {
   // A Buffer view of the hashes: a posted batch arrives with a plain Uint8Array.
   const hashes = Buffer.from(b.hashes.buffer, b.hashes.byteOffset, b.hashes.byteLength);
   const nodesAt = HASH_SIZE * b.capacity;
-  const { texts, ends, nodeEnds } = b;
+  const { texts, ends, nodeEnds, labels, kindOf, pluginOf, uids } = b;
   let textStart = 0;
   let nodesStart = 0;
   for (let i = 0; i < b.count; i++) {
@@ -181,9 +198,9 @@ export function insertRows(s: InsertStatements, b: RowBatch): void {
       texts.slice(textStart, bodyEnd),
       hashes.subarray(HASH_SIZE * i, HASH_SIZE * (i + 1)),
       b.time,
-      b.kinds[i] as string,
-      b.plugins[i] ?? null,
-      b.uids[i] ?? null,
+      labels[kindOf[i] as number] as string,
+      labels[pluginOf[i] as number] ?? null,
+      Number.isNaN(uids[i]) ? null : (uids[i] as number),
       texts.slice(bodyEnd, summaryEnd),
       nodesEnd === nodesStart ? null : hashes.subarray(nodesAt + nodesStart, nodesAt + nodesEnd),
     );

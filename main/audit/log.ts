@@ -564,7 +564,9 @@ export class AuditLog {
         entry.summary,
       );
       // The entry object is ours (buildEntry made it): add the leaf rather than copy it.
-      entries.push(Object.assign(entry, { leaf: leafHex }));
+      const listed = entry as AuditListEntry;
+      listed.leaf = leafHex;
+      entries.push(listed);
       kept.push(i);
       seq += 1;
       prev = leafHex;
