@@ -74,8 +74,34 @@ export function buildEntry(
     durations: input.durations ?? null,
     prev,
   };
-  // Never write an entry that verify would later reject.
-  const problem = entryShapeProblem(entry);
+  // Never write an entry that verify would later reject. The object is built here with exactly the entry's
+  // keys, so checking its values is enough; entryShapeProblem (which also walks the keys, ~2x the cost)
+  // runs only to name what is wrong.
+  const d = entry.durations;
+  let durationsOk = d === null || (typeof d === 'object' && !Array.isArray(d));
+  if (durationsOk && d !== null) {
+    for (const key in d) {
+      if (!Number.isFinite(d[key])) {
+        durationsOk = false;
+        break;
+      }
+    }
+  }
+  const valuesOk =
+    durationsOk &&
+    Number.isSafeInteger(seq) &&
+    seq >= 0 &&
+    typeof time === 'string' &&
+    KINDS.has(entry.kind) &&
+    (actor.uid === null || Number.isSafeInteger(actor.uid)) &&
+    typeof actor.subject === 'string' &&
+    (actor.action === undefined || typeof actor.action === 'string') &&
+    (entry.plugin === null || typeof entry.plugin === 'string') &&
+    typeof entry.summary === 'string' &&
+    (entry.payload_hash === null || HEX64.test(entry.payload_hash)) &&
+    typeof prev === 'string' &&
+    HEX64.test(prev);
+  const problem = valuesOk ? null : entryShapeProblem(entry);
   if (problem !== null) throw new OpError('InvalidArgument', `invalid audit entry: ${problem}`);
   // The same text canonicalJson gives (verify checks bodies with it), measured ~3x faster.
   const body = canonicalEntryText(entry);
