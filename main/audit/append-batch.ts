@@ -15,8 +15,11 @@ export interface RowBatch {
   count: number;
   /** The time column of every row (one clock reading per batch). */
   time: string;
-  /** Row i's body, then its summary; texts ends at ends[2i] and ends[2i + 1] (UTF-16 code units). */
-  texts: string;
+  /**
+   * Row i's body, then its summary, as UTF-8 ending at byte ends[2i] and ends[2i + 1]: off the JS heap and
+   * transferred, where one joined string would be flattened and copied on both threads.
+   */
+  texts: Uint8Array;
   ends: Uint32Array;
   /** The distinct kinds and plugins of the batch (few); row i's are labels[kindOf[i]] and labels[pluginOf[i]]. */
   labels: (string | null)[];
@@ -32,9 +35,12 @@ export interface RowBatch {
   payloads: [string, number, number][];
 }
 
+/** Room for a row's body and summary to start with (UTF-8 bytes); the buffer grows when rows are longer. */
+const TEXT_BYTES_PER_ROW = 512;
+
 /** Accumulates the rows of one batch; at most `capacity` of them. */
 export class RowBatchBuilder {
-  private texts = '';
+  private texts: Buffer;
   private textEnd = 0;
   private nodesEnd = 0;
   private readonly ends: Uint32Array;
@@ -56,6 +62,7 @@ export class RowBatchBuilder {
     private readonly capacity: number,
   ) {
     this.ends = new Uint32Array(capacity * 2);
+    this.texts = Buffer.allocUnsafeSlow(capacity * TEXT_BYTES_PER_ROW);
     this.nodeEnds = new Uint32Array(capacity);
     this.kindOf = new Uint32Array(capacity);
     this.pluginOf = new Uint32Array(capacity);
@@ -80,11 +87,16 @@ export class RowBatchBuilder {
   ): void {
     const i = this.count;
     if (i >= this.capacity) throw new OpError('Internal', `audit batch holds at most ${this.capacity} rows`);
-    this.texts += body;
-    this.texts += summary;
-    this.textEnd += body.length;
+    // At most 3 UTF-8 bytes per UTF-16 code unit.
+    const need = this.textEnd + 3 * (body.length + summary.length);
+    if (need > this.texts.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, 2 * this.texts.length));
+      this.texts.copy(grown, 0, 0, this.textEnd);
+      this.texts = grown;
+    }
+    this.textEnd += this.texts.write(body, this.textEnd, 'utf8');
     this.ends[2 * i] = this.textEnd;
-    this.textEnd += summary.length;
+    this.textEnd += this.texts.write(summary, this.textEnd, 'utf8');
     this.ends[2 * i + 1] = this.textEnd;
     this.kindOf[i] = this.labelId(kind);
     this.pluginOf[i] = this.labelId(plugin);
@@ -136,9 +148,15 @@ export class RowBatchBuilder {
 
 /** The buffers a posted batch hands over rather than copies. */
 export function transferables(batch: RowBatch): ArrayBuffer[] {
-  return [batch.hashes, batch.ends, batch.nodeEnds, batch.kindOf, batch.pluginOf, batch.uids].map(
-    (a) => a.buffer as ArrayBuffer,
-  );
+  return [
+    batch.texts,
+    batch.hashes,
+    batch.ends,
+    batch.nodeEnds,
+    batch.kindOf,
+    batch.pluginOf,
+    batch.uids,
+  ].map((a) => a.buffer as ArrayBuffer);
 }
 
 /** The statements insertRows runs. */
@@ -186,7 +204,8 @@ export function insertRows(s: InsertStatements, b: RowBatch): void {
   // A Buffer view of the hashes: a posted batch arrives with a plain Uint8Array.
   const hashes = Buffer.from(b.hashes.buffer, b.hashes.byteOffset, b.hashes.byteLength);
   const nodesAt = HASH_SIZE * b.capacity;
-  const { texts, ends, nodeEnds, labels, kindOf, pluginOf, uids } = b;
+  const { ends, nodeEnds, labels, kindOf, pluginOf, uids } = b;
+  const texts = Buffer.from(b.texts.buffer, b.texts.byteOffset, b.texts.byteLength);
   let textStart = 0;
   let nodesStart = 0;
   for (let i = 0; i < b.count; i++) {
@@ -195,13 +214,13 @@ export function insertRows(s: InsertStatements, b: RowBatch): void {
     const nodesEnd = nodeEnds[i] as number;
     s.insertEntry.run(
       b.firstSeq + i,
-      texts.slice(textStart, bodyEnd),
+      texts.toString('utf8', textStart, bodyEnd),
       hashes.subarray(HASH_SIZE * i, HASH_SIZE * (i + 1)),
       b.time,
       labels[kindOf[i] as number] as string,
       labels[pluginOf[i] as number] ?? null,
       Number.isNaN(uids[i]) ? null : (uids[i] as number),
-      texts.slice(bodyEnd, summaryEnd),
+      texts.toString('utf8', bodyEnd, summaryEnd),
       nodesEnd === nodesStart ? null : hashes.subarray(nodesAt + nodesStart, nodesAt + nodesEnd),
     );
     textStart = summaryEnd;

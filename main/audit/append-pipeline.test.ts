@@ -68,6 +68,22 @@ describe('appendQueued on the writer thread', () => {
     expect(v.size).toBe(60);
   });
 
+  it('carries non-ASCII and long texts through the batch intact', async () => {
+    const l = open({ maxBatch: 64 });
+    const texts = Array.from({ length: 64 }, (_, i) =>
+      i % 2 === 0 ? `naïve café ${i} 🚀 日本語` : '界'.repeat(300 + i),
+    );
+    const written = await Promise.all(
+      texts.map((t, i) => l.appendQueued(input(i, { summary: t, plugin: t.slice(0, 5) }))),
+    );
+    expect(written.map((e) => e.seq)).toEqual(texts.map((_, i) => i));
+    const listed = l.list({ limit: 100 }).entries.reverse();
+    expect(listed.map((e) => e.summary)).toEqual(written.map((e) => e.summary));
+    expect(listed.map((e) => e.plugin)).toEqual(texts.map((t) => t.slice(0, 5)));
+    expect(l.list({ text: '日本語' }).entries).toHaveLength(32);
+    expect(l.verify()).toMatchObject({ ok: true, size: 64 });
+  });
+
   it('a read sees every batch already handed to the writer', () => {
     const l = open({ maxBatch: 5 });
     const pending = Array.from({ length: 20 }, (_, i) => l.appendQueued(input(i)));
