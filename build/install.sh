@@ -11,6 +11,14 @@ install -d -m 0755 "$dest/usr/lib/op-dbus" "$dest/usr/share/dbus-1/system.d" \
   "$dest/usr/share/dbus-1/system-services" "$dest/usr/share/polkit-1/actions" "$dest/usr/lib/systemd/system"
 install -m 0755 "$pkg/op-dbus" "$dest/usr/lib/op-dbus/op-dbus"
 cp -R "$pkg/node_modules" "$dest/usr/lib/op-dbus/"
+# the audit log's worker threads and our addon, where the binary looks for them (beside itself)
+for f in package.json append-worker.js verify-log-worker.js verify-worker.js; do
+  install -m 0644 "$pkg/$f" "$dest/usr/lib/op-dbus/$f"
+done
+if [ -f "$pkg/native/build/Release/opdbus_native.node" ]; then
+  install -d -m 0755 "$dest/usr/lib/op-dbus/native/build/Release"
+  install -m 0755 "$pkg/native/build/Release/opdbus_native.node" "$dest/usr/lib/op-dbus/native/build/Release/"
+fi
 install -m 0755 "$here/build/pkexec/op-dbus-core" "$dest/usr/lib/op-dbus/op-dbus-core"
 install -m 0644 "$here/build/dbus/org.opdbus.Manager1.conf" "$dest/usr/share/dbus-1/system.d/"
 install -m 0644 "$here/build/dbus/org.opdbus.Manager1.service" "$dest/usr/share/dbus-1/system-services/"

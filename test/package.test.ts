@@ -55,6 +55,24 @@ describe('the single-executable package', () => {
     expect(readFileSync(join(dir, 'core.log'), 'utf8')).toMatch(/op-dbus core ready/);
   });
 
+  it("runs the audit log's worker threads and the native walk from beside the binary, as the npm build does", () => {
+    const run = (...args: string[]) =>
+      spawnSync(bare[0] as string, [...bare.slice(1), binary, ...args], { encoding: 'utf8' });
+    // An apply's appends go through the writer thread (one that fails to start hands over to the core's
+    // own thread, and stats then says "in-thread"); verify runs in its worker.
+    const doc = join(dir, '..', 'sea2.json');
+    writeFileSync(doc, JSON.stringify({ version: 1, plugins: { hostname: { location: 'Twice' } } }));
+    expect(run('apply', doc, '--yes').status).toBe(0);
+    const stats = run('stats', '--json');
+    expect(stats.status).toBe(0);
+    expect((JSON.parse(stats.stdout) as { audit?: unknown }).audit).toEqual({
+      writer: 'thread',
+      verify_workers: true,
+      native_walk: true,
+    });
+    expect(JSON.parse(run('audit', 'verify', '--json').stdout)).toMatchObject({ ok: true });
+  });
+
   it('build/install.sh stages every file where the activation file, unit and policy expect it', () => {
     const stage = join(dir, '..', 'stage');
     execFileSync(join(ROOT, 'build/install.sh'), [out], {
@@ -65,6 +83,11 @@ describe('the single-executable package', () => {
       'usr/lib/op-dbus/op-dbus',
       'usr/lib/op-dbus/op-dbus-core',
       'usr/lib/op-dbus/node_modules/better-sqlite3/build/Release/better_sqlite3.node',
+      'usr/lib/op-dbus/native/build/Release/opdbus_native.node',
+      'usr/lib/op-dbus/append-worker.js',
+      'usr/lib/op-dbus/verify-log-worker.js',
+      'usr/lib/op-dbus/verify-worker.js',
+      'usr/lib/op-dbus/package.json',
       'usr/share/dbus-1/system.d/org.opdbus.Manager1.conf',
       'usr/share/dbus-1/system-services/org.opdbus.Manager1.service',
       'usr/share/polkit-1/actions/org.opdbus.policy',

@@ -15,6 +15,8 @@ const NATIVE_FILES = {
   'zstd-napi': ['package.json', 'binding.js', 'dist', 'LICENSE', 'NOTICE', 'build/Release/binding.node'],
 };
 const NATIVE_DEPENDENCIES = ['bindings', 'file-uri-to-path'];
+// the audit log's worker threads (its writer, verify and its walkers): scripts on disk beside the binary
+const WORKERS = ['append-worker', 'verify-log-worker', 'verify-worker'];
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const out = resolve(process.argv[2] ?? join(root, 'dist/package/op-dbus'));
@@ -51,6 +53,30 @@ await build({
   },
   logLevel: 'warning',
 });
+
+// Each worker as a CommonJS bundle of its own where the core looks for it (compiledWorker: beside the
+// module that starts it, which in the binary is the binary). A worker thread runs a file from disk
+// with Node's own loader, so its require() finds the addons in node_modules beside it.
+await build({
+  entryPoints: Object.fromEntries(WORKERS.map((w) => [w, join(root, 'dist/main/audit', `${w}.js`)])),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  mainFields: ['module', 'main'],
+  target: 'node20',
+  outdir: out,
+  external: [...NATIVE, 'usocket', 'x11'],
+  define: { 'import.meta.url': 'importMetaUrl', 'import.meta.dirname': 'importMetaDirname' },
+  banner: {
+    js: [
+      'var importMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+      'var importMetaDirname = __dirname;',
+    ].join('\n'),
+  },
+  logLevel: 'warning',
+});
+// they are CommonJS wherever the directory lands (a package.json with "type": "module" above it included)
+writeFileSync(join(out, 'package.json'), `${JSON.stringify({ private: true, type: 'commonjs' })}\n`);
 
 const blob = join(work, 'sea-prep.blob');
 const config = join(work, 'sea-config.json');

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { auditWalkFunction } from '../../native/index.js';
 import { OpError } from '../contract/errors.js';
 import {
   AuditListRequest,
@@ -10,6 +11,7 @@ import {
   type AuditListEntry,
   type AuditListResponse,
   type AuditVerifyResponse,
+  type Stats,
 } from '../contract/payloads.js';
 import {
   insertRows,
@@ -24,7 +26,7 @@ import { LogTree } from './log-tree.js';
 import { HASH_SIZE } from './merkle.js';
 import { PayloadStore } from './payload-store.js';
 import { leafHashHexOfText } from './rfc6962.js';
-import { compiledWorker, runVerify, type VerifyRun } from './verify-threads.js';
+import { compiledWorker, runVerify, workerScript, type VerifyRun } from './verify-threads.js';
 import type { VerifyLogWorkerData } from './verify-log-worker.js';
 import { extendHex, prepareWalk, ZERO_HASH, type VerifyTask, type WalkStatements } from './verify-walk.js';
 
@@ -270,6 +272,15 @@ export class AuditLog {
   /** Whether appendQueued commits on the writer thread (not without a compiled worker, with writerThread false, or after it stopped). */
   get writesOffThread(): boolean {
     return this.writerScript !== undefined;
+  }
+
+  /** Where this log's heavy work runs here (the Stats answer's `audit`): it differs in the single executable. */
+  get mechanics(): NonNullable<Stats['audit']> {
+    return {
+      writer: this.writesOffThread ? 'thread' : 'in-thread',
+      verify_workers: compiledWorker('verify-log-worker.js') !== undefined && workerScript() !== undefined,
+      native_walk: auditWalkFunction() !== undefined,
+    };
   }
 
   /** Appends one entry in its own transaction (committed when this returns) and returns it with its leaf. */

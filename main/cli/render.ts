@@ -7,6 +7,7 @@ import type {
   QueryResponse,
   VerifyResponse,
 } from '../contract/index.js';
+import { describeAuditMechanics } from '../contract/index.js';
 
 const SYMBOL = { create: '+', modify: '~', delete: '-', noop: ' ' } as const;
 
@@ -82,6 +83,7 @@ export function statsText(s: Stats): string {
   );
   lines.push(`  placement: ${s.placement.reason}`);
   lines.push(`  storage: ${s.storage.mode} on ${s.storage.filesystem}`);
+  if (s.audit !== undefined) lines.push(`  audit log: ${describeAuditMechanics(s.audit)}`);
   lines.push('', 'node  free       total');
   for (const n of s.nodes)
     lines.push(`${String(n.id).padEnd(4)}  ${gib(n.free_kb).padEnd(9)}  ${gib(n.total_kb)}`);

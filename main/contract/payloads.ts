@@ -284,8 +284,30 @@ export const Stats = z.object({
     }),
   ),
   storage: z.object({ mode: z.enum(['btrfs', 'plain']), filesystem: z.string() }),
+  /**
+   * How the audit log does its heavy work in this core: appends committed by a writer thread or on the
+   * core's own thread; verify on worker threads or not; the native fast path of the verify walk loaded.
+   */
+  audit: z
+    .object({
+      writer: z.enum(['thread', 'in-thread']),
+      verify_workers: z.boolean(),
+      native_walk: z.boolean(),
+    })
+    .optional(),
 });
 export type Stats = z.infer<typeof Stats>;
+
+/** Where the audit log's heavy work runs, in words (the CLI and the console say it alike). */
+export function describeAuditMechanics(a: NonNullable<Stats['audit']>): string {
+  return [
+    a.writer === 'thread'
+      ? 'appends committed by a writer thread'
+      : "appends committed on the core's own thread",
+    a.verify_workers ? 'verify on worker threads' : "verify on the core's own thread",
+    a.native_walk ? 'native verify fast path' : 'no native verify fast path',
+  ].join('; ');
+}
 
 export const TopologyRequest = z.object({}).strict();
 /** The host's CPU, cache and NUMA topology as the core reads it from sysfs (`op-dbus topology --json`). */

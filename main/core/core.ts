@@ -4,7 +4,7 @@ import { auditMethods } from '../audit/audit-methods.js';
 import type { Checkpointer } from '../audit/checkpointer.js';
 import { openAudit } from '../audit/layout.js';
 import type { AuditLog } from '../audit/log.js';
-import { OpError } from '../contract/index.js';
+import { describeAuditMechanics, OpError } from '../contract/index.js';
 import { connectBus, connectSystemBus, type MessageBus } from '../dbus/calls.js';
 import { HALT_POINTS, StateEngine, type HaltPoint } from '../engine/engine.js';
 import { ApplyJournal } from '../engine/journal.js';
@@ -12,7 +12,7 @@ import { PluginRegistry } from '../engine/registry.js';
 import { HostnamePlugin } from '../../plugins/hostname/index.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
-import { collectStats, placeCore } from '../metrics/stats.js';
+import { collectStats, placeCore, type MetricsSource } from '../metrics/stats.js';
 import { readTopology, topologyJson } from '../topology/index.js';
 import { PluginStateSnapshots, prepareDataDir, type StorageLayout } from '../storage/index.js';
 import { startPrivateBus, type PrivateBus } from './private-bus.js';
@@ -56,7 +56,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
   log(`storage: ${storage.mode} on ${storage.filesystem.type}`);
   const placement = placeCore(o.sysfsRoot ?? '/sys', process.env['OP_DBUS_PLACEMENT'] !== 'off');
   log(`placement: ${placement.reason}`);
-  const metricsSource = {
+  const metricsSource: MetricsSource = {
     dataDir: o.dataDir,
     storage: { mode: storage.mode, filesystem: storage.filesystem.type },
   };
@@ -71,6 +71,10 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     lock.release();
     throw e;
   }
+  const opened = audit;
+  // Asked each time: a writer thread that stops hands its work to the core's own thread.
+  metricsSource.audit = () => opened.mechanics;
+  log(`audit log: ${describeAuditMechanics(opened.mechanics)}`);
   let bus: MessageBus | undefined;
   let privateBus: PrivateBus | undefined;
   let serviceBus: MessageBus | undefined;

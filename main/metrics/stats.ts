@@ -16,6 +16,8 @@ export interface MetricsSource {
   dataDir: string;
   storage: { mode: 'btrfs' | 'plain'; filesystem: string };
   sysfsRoot?: string;
+  /** Where the audit log's heavy work runs (AuditLog.mechanics); left out of the stats when absent. */
+  audit?: () => NonNullable<Stats['audit']>;
 }
 
 /** Chooses where the core runs from the topology and, when there is a choice, pins every thread there. */
@@ -59,6 +61,7 @@ export function collectStats(src: MetricsSource, placement: Placement): Stats {
       }
     }),
     storage: src.storage,
+    ...(src.audit !== undefined ? { audit: src.audit() } : {}),
   };
 }
 

@@ -39,6 +39,16 @@ describe('op-dbus stats', () => {
     expect(s.placement.reason).toMatch(/one NUMA node/);
   });
 
+  it("says where the audit log's work runs: a writer thread, verify workers, the native walk (all built here)", () => {
+    expect(stats().audit).toEqual({ writer: 'thread', verify_workers: true, native_walk: true });
+    expect(sb.cli(['stats']).stdout).toContain(
+      'audit log: appends committed by a writer thread; verify on worker threads; native verify fast path',
+    );
+    expect(readFileSync(join(sb.dir, 'core.log'), 'utf8')).toMatch(
+      /audit log: appends committed by a writer thread/,
+    );
+  });
+
   it('measures page-cache residency of the audit log: ~0 after the pages are dropped, high after a read', () => {
     const db = join(sb.dataDir, 'audit/audit.sqlite');
     dropFromPageCache(db);

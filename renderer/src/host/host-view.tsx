@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import type { Stats } from '../../../main/contract/index.js';
+import { describeAuditMechanics, type Stats } from '../../../main/contract/index.js';
 import { useLiveStats } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import {
@@ -52,7 +52,7 @@ export function HostView() {
         {s !== undefined && (
           <>
             <MemoryPanel nodes={s.nodes} />
-            <CorePanel core={s.core} storage={s.storage} />
+            <CorePanel core={s.core} storage={s.storage} audit={s.audit} />
             <PlacementPanel placement={s.placement} />
             <FilesPanel files={s.files} />
           </>
@@ -131,7 +131,15 @@ function Unavailable({ reason }: { reason?: string }) {
   );
 }
 
-function CorePanel({ core, storage }: { core: Stats['core']; storage: Stats['storage'] }) {
+function CorePanel({
+  core,
+  storage,
+  audit,
+}: {
+  core: Stats['core'];
+  storage: Stats['storage'];
+  audit: Stats['audit'];
+}) {
   // without the native addon, CPU, node and affinity are all unknown for one reason: say it once
   const native = core.unavailable;
   const measuredOr = (value: ReactNode, missing: boolean, syscall: string) =>
@@ -165,6 +173,11 @@ function CorePanel({ core, storage }: { core: Stats['core']; storage: Stats['sto
           {storage.mode === 'btrfs' ? 'BTRFS subvolumes' : 'plain directories'}{' '}
           <span className="muted">on {storage.filesystem}</span>
         </Field>
+        {audit !== undefined && (
+          <Field label="Audit log" testId="audit-mechanics">
+            {describeAuditMechanics(audit)}
+          </Field>
+        )}
       </dl>
       {native !== undefined && (
         <p className="panel-note" data-testid="core-unavailable">
