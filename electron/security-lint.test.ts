@@ -28,8 +28,11 @@ describe('electronegativity', () => {
         electronVersionOverride: '41.10.0',
         isRelative: true,
         // The shell's CSP is set by its app:// protocol handler (guards/csp.ts, unit-tested); the
-        // linter only recognises CSPs in <meta> tags and onHeadersReceived callbacks.
-        excludeFromScan: ['CSPGlobalCheck'],
+        // linter only recognises CSPs in <meta> tags and onHeadersReceived callbacks. The check of
+        // newer Electron releases downloads their list from GitHub, which nothing here may do (the
+        // pin to 41.7.1 is Node 20's: package.json). The linter still tries to fetch translations
+        // when loaded; that fails within its 1 s timeout and changes nothing.
+        excludeFromScan: ['CSPGlobalCheck', 'AvailableSecurityFixesGlobalCheck'],
       },
       false,
     );
