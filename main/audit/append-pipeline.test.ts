@@ -175,6 +175,21 @@ describe('appendQueued on the writer thread', () => {
     expect(summaries(again).slice(-1)).toEqual([`entry ${16 * 16 + 4}`]);
   });
 
+  it('starts the writer thread on request before any append, and commits the first batch on it', async () => {
+    const l = open();
+    expect(l.writerRunning).toBe(false); // started lazily by default
+    l.startWriterThread();
+    expect(l.writerRunning).toBe(true);
+    const written = await Promise.all([0, 1, 2].map((i) => l.appendQueued(input(i))));
+    expect(written.map((e) => e.seq)).toEqual([0, 1, 2]);
+    expect(l.writerRunning).toBe(true);
+    l.close();
+    expect(l.writerRunning).toBe(false);
+    const inThread = open({ writerThread: false }, path.join(dir, 'other.sqlite'));
+    inThread.startWriterThread(); // nothing to start
+    expect(inThread.writerRunning).toBe(false);
+  });
+
   it('falls back to this thread when the writer cannot open the log', async () => {
     const l = open({ maxBatch: 4 });
     l.append(input(0));

@@ -72,6 +72,8 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     throw e;
   }
   const opened = audit;
+  // Boots while the core connects to the bus, so the first plan does not wait for it.
+  opened.startWriterThread();
   // Asked each time: a writer thread that stops hands its work to the core's own thread.
   metricsSource.audit = () => opened.mechanics;
   log(`audit log: ${describeAuditMechanics(opened.mechanics)}`);
