@@ -517,7 +517,12 @@ export class AuditLog {
 
   /** The table's end, with the tree brought in line with it (one read transaction). */
   private readTail(): Tail {
-    const last = this.db.transaction(() => this.syncTree()).deferred();
+    return this.db.transaction(() => this.tailNow()).deferred();
+  }
+
+  /** The seq the next entry takes and the leaf its prev names, after syncTree (call inside a transaction). */
+  private tailNow(): Tail {
+    const last = this.syncTree();
     return last === undefined ? { seq: 0, prev: ZERO_HASH } : { seq: last.seq + 1, prev: last.leafHex };
   }
 
@@ -531,10 +536,7 @@ export class AuditLog {
     // IMMEDIATE takes the write lock before reading the chain's tail, so no other writer can slip in between.
     return this.db
       .transaction(() => {
-        const last = this.syncTree();
-        const tail =
-          last === undefined ? { seq: 0, prev: ZERO_HASH } : { seq: last.seq + 1, prev: last.leafHex };
-        const built = this.build(inputs, tail, time, refuse);
+        const built = this.build(inputs, this.tailNow(), time, refuse);
         if (built.rows.size > 0) {
           insertRows(this.insert, built.rows.finish());
           this.advanceTree(built);
@@ -624,7 +626,7 @@ export class AuditLog {
       }
     }
     if (last === undefined) return undefined;
-    return { seq: last.seq, leafHex: leaf !== undefined ? leaf.toString('hex') : String(last.leaf) };
+    return { seq: last.seq, leafHex: storedLeafHex(last.leaf) };
   }
 
   /** Entries newest first, filtered by time, kind, plugin, actor uid and summary text, paged by `beforeSeq`. */
@@ -772,7 +774,7 @@ export class AuditLog {
     if (last === undefined) return { size: 0, head: ZERO_HASH };
     return {
       size: last.seq + 1,
-      head: Buffer.isBuffer(last.leaf) ? last.leaf.toString('hex') : String(last.leaf),
+      head: storedLeafHex(last.leaf),
     };
   }
 

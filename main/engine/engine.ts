@@ -7,12 +7,12 @@ import {
   type ApplyResponse,
   type ApproveResponse,
   type AuditActor,
-  type AuditKind,
   type Plan,
   type PluginDiff,
   type QueryResponse,
   type VerifyResponse,
 } from '../contract/index.js';
+import type { AppendInput } from '../audit/entry.js';
 import { contentHash } from '../canonical/jcs.js';
 import { parseDesiredDocument } from './document.js';
 import type { ApplyJournal } from './journal.js';
@@ -22,14 +22,7 @@ import type { PluginRegistry } from './registry.js';
 
 /** Where the engine writes its history: resolves once the entry is committed (group commit batches them). */
 export interface AuditSink {
-  record(input: {
-    kind: AuditKind;
-    actor: AuditActor;
-    plugin: string | null;
-    summary: string;
-    payload?: unknown;
-    durations?: Record<string, number> | null;
-  }): Promise<{ seq: number }>;
+  record(input: AppendInput): Promise<{ seq: number }>;
 }
 
 /** Step boundaries of an apply where a test can halt the core to kill it there (fault injection). */
