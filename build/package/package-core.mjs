@@ -29,21 +29,28 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 mkdirSync(work, { recursive: true });
 
-// A single-executable application runs one CommonJS script whose require() reaches only Node's
-// builtins: the banner swaps in a require() that resolves from the binary's own directory.
-const bundle = join(work, 'op-dbus.cjs');
-await build({
-  entryPoints: [entry],
+// What every bundle here shares: CommonJS for Node 20, the native addons loaded from disk, and
+// import.meta.url / import.meta.dirname taken from variables each bundle's banner sets.
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
   // ESM builds first: jsonc-parser's UMD build requires its parts at run time, which a bundle cannot follow
   mainFields: ['module', 'main'],
   target: 'node20',
-  outfile: bundle,
   // x11: dbus-next's session-bus discovery through X11, never used for the system bus
   external: [...NATIVE, 'usocket', 'x11'],
   define: { 'import.meta.url': 'importMetaUrl', 'import.meta.dirname': 'importMetaDirname' },
+  logLevel: 'warning',
+};
+
+// A single-executable application runs one CommonJS script whose require() reaches only Node's
+// builtins: the banner swaps in a require() that resolves from the binary's own directory.
+const bundle = join(work, 'op-dbus.cjs');
+await build({
+  ...common,
+  entryPoints: [entry],
+  outfile: bundle,
   banner: {
     js: [
       'var require = require("node:module").createRequire(process.execPath);',
@@ -51,29 +58,21 @@ await build({
       'var importMetaDirname = require("node:path").dirname(process.execPath);',
     ].join('\n'),
   },
-  logLevel: 'warning',
 });
 
 // Each worker as a CommonJS bundle of its own where the core looks for it (compiledWorker: beside the
 // module that starts it, which in the binary is the binary). A worker thread runs a file from disk
 // with Node's own loader, so its require() finds the addons in node_modules beside it.
 await build({
+  ...common,
   entryPoints: Object.fromEntries(WORKERS.map((w) => [w, join(root, 'dist/main/audit', `${w}.js`)])),
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  mainFields: ['module', 'main'],
-  target: 'node20',
   outdir: out,
-  external: [...NATIVE, 'usocket', 'x11'],
-  define: { 'import.meta.url': 'importMetaUrl', 'import.meta.dirname': 'importMetaDirname' },
   banner: {
     js: [
       'var importMetaUrl = require("node:url").pathToFileURL(__filename).href;',
       'var importMetaDirname = __dirname;',
     ].join('\n'),
   },
-  logLevel: 'warning',
 });
 // they are CommonJS wherever the directory lands (a package.json with "type": "module" above it included)
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ private: true, type: 'commonjs' })}\n`);
