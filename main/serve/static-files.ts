@@ -1,4 +1,5 @@
 import { extname, join, normalize, sep } from 'node:path';
+import { consolePolicy } from '../contract/index.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -39,25 +40,9 @@ export function resolveStaticPath(root: string, urlPath: string): string | undef
   return file;
 }
 
-/**
- * The Content-Security-Policy of the served console: only its own scripts, workers and fonts, and
- * a WebSocket back to this server. Monaco inserts <style> elements at run time, hence the
- * inline styles; it needs no eval.
- */
+/** The Content-Security-Policy of the served console (consolePolicy): a WebSocket back to this server. */
 export function consoleCsp(port: number): string {
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data:",
-    "font-src 'self' data:",
-    `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`,
-    "worker-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-    "object-src 'none'",
-  ].join('; ');
+  return consolePolicy(`'self' ws://127.0.0.1:${port} ws://localhost:${port}`);
 }
 
 /** Headers on every response: the CSP and the usual hardening for a page that holds a privileged session. */
