@@ -159,7 +159,7 @@ export function transferables(batch: RowBatch): ArrayBuffer[] {
   ].map((a) => a.buffer as ArrayBuffer);
 }
 
-/** The statements insertRows runs. */
+/** The statements insertRows runs (`last` also serves the log's own reads of where the table ends). */
 export function prepareInsert(db: Database.Database) {
   return {
     last: db.prepare<[], { seq: number; leaf: unknown }>(

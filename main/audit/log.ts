@@ -134,7 +134,6 @@ export interface VerifyOptions {
   /** false: no native fast path, every row walked in TypeScript (tests compare the two). */
   native?: boolean;
 }
-type LastRow = { seq: number; leaf: unknown };
 type ListRow = { seq: number; body: string; leaf: unknown };
 type PayloadRow = {
   hash: string;
@@ -613,7 +612,7 @@ export class AuditLog {
    * back (a test or an attacker writing the file); returns that row.
    */
   private syncTree(): { seq: number; leafHex: string } | undefined {
-    const last = this.stmts.last.get();
+    const last = this.insert.last.get();
     const leaf = last !== undefined && Buffer.isBuffer(last.leaf) ? last.leaf : undefined;
     const size = last === undefined ? 0 : last.seq + 1;
     if (!this.tree.matches(size, leaf)) {
@@ -770,7 +769,7 @@ export class AuditLog {
    */
   head(): AuditHead {
     this.drainWriter();
-    const last = this.stmts.last.get();
+    const last = this.insert.last.get();
     if (last === undefined) return { size: 0, head: ZERO_HASH };
     return {
       size: last.seq + 1,
@@ -947,7 +946,6 @@ export class AuditLog {
 /** Every statement the log runs more than once, prepared at open. */
 function prepareStatements(db: Database.Database) {
   return {
-    last: db.prepare<[], LastRow>('SELECT seq, leaf FROM entries ORDER BY seq DESC LIMIT 1'),
     rowAt: db.prepare<[number], { leaf: unknown; nodes: unknown }>(
       'SELECT leaf, nodes FROM entries WHERE seq = ?',
     ),
