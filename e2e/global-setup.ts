@@ -18,8 +18,8 @@ export default function setup(): void {
   run('typescript/bin/tsc', ['-p', 'electron/tsconfig.build.json']);
   run('vite/bin/vite.js', ['build', '--config', 'renderer/vite.config.mts', '--logLevel', 'warn']);
   for (const built of [
-    'dist/main/cli/op-dbus.js',
-    'dist/main/serve/serve-main.js',
+    'dist/main/op-dbus.js',
+    'dist/main/client/serve/serve-main.js',
     'dist/renderer/index.html',
   ]) {
     if (!existsSync(resolve(root, built))) throw new Error(`the build produced no ${built}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OpError, type MethodName, type WitnessReport } from '../main/contract/index.js';
+import { OpError, type MethodName, type WitnessReport } from '../main/common/contract/index.js';
 import { relayCall, type CoreLink, type LocalAnswers } from './core-relay.js';
 
 function fakeCore(answer: (method: MethodName) => unknown): {

@@ -9,7 +9,7 @@ import {
   type SignalName,
   type SignalPayload,
   type WitnessReport,
-} from '../main/contract/index.js';
+} from '../main/common/contract/index.js';
 
 /** What the shell needs of the core; ManagerClient has this shape. */
 export interface CoreLink {

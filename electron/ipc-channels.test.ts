@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Signals } from '../main/contract/index.js';
+import { Signals } from '../main/common/contract/index.js';
 import { CALL_CHANNEL, SIGNAL_CHANNEL, SIGNAL_NAMES } from './ipc-channels.js';
 
 const preload = readFileSync(new URL('./preload.cts', import.meta.url), 'utf8');

@@ -13,9 +13,9 @@ import {
 } from 'electron';
 // The shell's main process is a Node process and a D-Bus client of the core, as the CLI and `serve`
 // are; only its renderer and preload must be limited to the contract (see the closing note of issue 3).
-import { ManagerClient } from '../main/client/manager-client.js';
-import { witnessReporter } from '../main/client/witness.js';
-import { Signals, type SignalName } from '../main/contract/index.js';
+import { ManagerClient } from '../main/client/dbus/manager-client.js';
+import { witnessReporter } from '../main/client/witness/witness.js';
+import { Signals, type SignalName } from '../main/common/contract/index.js';
 import { relayCall, type RelayAnswer } from './core-relay.js';
 import { resolveAppFile } from './guards/app-files.js';
 import { APP_ENTRY, APP_SCHEME } from './guards/app-origin.js';

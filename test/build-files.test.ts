@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUS_NAME, Manager1 } from '../main/contract/index.js';
+import { BUS_NAME, Manager1 } from '../main/common/contract/index.js';
 import { ROOT } from './support/sandbox.js';
 
 // The system integration files in build/, checked by the tools that consume them where they run here.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dbus from 'dbus-next';
-import { BUS_NAME, INTERFACE_NAME, OBJECT_PATH } from '../main/contract/index.js';
-import { callMethod, connectBus, type MessageBus } from '../main/dbus/calls.js';
+import { BUS_NAME, INTERFACE_NAME, OBJECT_PATH } from '../main/common/contract/index.js';
+import { callMethod, connectBus, type MessageBus } from '../main/common/dbus/calls.js';
 import { TestSandbox } from './support/sandbox.js';
 
 // Through dbus-next's optional native socket (usocket), a reply over ~210 KB never left the sender

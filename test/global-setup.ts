@@ -17,7 +17,7 @@ export default function setup(): void {
       stdio: 'inherit',
     },
   );
-  if (!existsSync(resolve(root, 'dist/main/cli/op-dbus.js'))) {
-    throw new Error(`the build produced no dist/main/cli/op-dbus.js (tsc exit ${String(r.status)})`);
+  if (!existsSync(resolve(root, 'dist/main/op-dbus.js'))) {
+    throw new Error(`the build produced no dist/main/op-dbus.js (tsc exit ${String(r.status)})`);
   }
 }

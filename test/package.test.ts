@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sandboxDown, sandboxUp } from '../main/sandbox/host.js';
+import { sandboxDown, sandboxUp } from '../main/devhost/host.js';
 import { ROOT } from './support/sandbox.js';
 
 // The core packaged as a Node single-executable application with its native addon beside it, run

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AppendInput, AuditLog } from '../../main/audit/log.js';
-import { verifyInclusion, verifyConsistency } from '../../main/audit/merkle.js';
-import { leafHashOfText } from '../../main/audit/rfc6962.js';
+import { type AppendInput, AuditLog } from '../../main/service/audit/log.js';
+import { verifyInclusion, verifyConsistency } from '../../main/common/transparency/merkle.js';
+import { leafHashOfText } from '../../main/common/transparency/rfc6962.js';
 import type { BenchCase, BenchGroup, StartedGroup } from '../harness.js';
 import { median } from '../statistics.js';
 

@@ -1,11 +1,16 @@
 import { chmodSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ManagerClient } from '../../main/client/manager-client.js';
-import { BUS_NAME, OBJECT_PATH, type AuditListEntry } from '../../main/contract/index.js';
-import { callMethod, connectSystemBus, getAllProperties, type MessageBus } from '../../main/dbus/calls.js';
-import { PolkitAuthority, type Caller } from '../../main/core/authority.js';
-import { sandboxDown, sandboxUp } from '../../main/sandbox/host.js';
+import { ManagerClient } from '../../main/client/dbus/manager-client.js';
+import { BUS_NAME, OBJECT_PATH, type AuditListEntry } from '../../main/common/contract/index.js';
+import {
+  callMethod,
+  connectSystemBus,
+  getAllProperties,
+  type MessageBus,
+} from '../../main/common/dbus/calls.js';
+import { PolkitAuthority, type Caller } from '../../main/service/core/authority.js';
+import { sandboxDown, sandboxUp } from '../../main/devhost/host.js';
 import type { BenchCase, BenchGroup, StartedGroup } from '../harness.js';
 import { median } from '../statistics.js';
 
@@ -26,7 +31,7 @@ const DOCUMENT_FILE = 'bench-hostname.jsonc';
 const AUDIT_PAGE = 200;
 
 /** The compiled CLI, whose `core` subcommand runs org.opdbus.Manager1 (bench runs from dist/bench/groups/). */
-const CLI = resolve(import.meta.dirname, '../../main/cli/op-dbus.js');
+const CLI = resolve(import.meta.dirname, '../../main/op-dbus.js');
 
 /** Plan and apply latency of the hostname plugin against the bus's own method round trip. */
 export const hostnameGroup: BenchGroup = {

@@ -21,7 +21,7 @@ const WORKERS = ['append-worker', 'verify-log-worker', 'verify-worker'];
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const out = resolve(process.argv[2] ?? join(root, 'dist/package/op-dbus'));
 const work = join(root, 'dist/package/work');
-const entry = join(root, 'dist/main/cli/op-dbus.js');
+const entry = join(root, 'dist/main/op-dbus.js');
 if (!existsSync(entry)) throw new Error(`${entry} is missing: run npm run build first`);
 
 rmSync(out, { recursive: true, force: true });
@@ -65,7 +65,7 @@ await build({
 // with Node's own loader, so its require() finds the addons in node_modules beside it.
 await build({
   ...common,
-  entryPoints: Object.fromEntries(WORKERS.map((w) => [w, join(root, 'dist/main/audit', `${w}.js`)])),
+  entryPoints: Object.fromEntries(WORKERS.map((w) => [w, join(root, 'dist/main/service/audit', `${w}.js`)])),
   outdir: out,
   banner: {
     js: [

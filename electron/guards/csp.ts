@@ -1,4 +1,4 @@
-import { consolePolicy } from '../../main/contract/index.js';
+import { consolePolicy } from '../../main/common/contract/index.js';
 
 /**
  * The Content-Security-Policy of the console in the shell: its own scripts, workers and fonts,

@@ -1,12 +1,17 @@
 import { z } from 'zod';
-import type { PluginDiff, ResourceDiff } from '../../main/contract/index.js';
-import { callMethod, getAllProperties, nameReachable, type MessageBus } from '../../main/dbus/calls.js';
+import type { PluginDiff, ResourceDiff } from '../../main/common/contract/index.js';
+import {
+  callMethod,
+  getAllProperties,
+  nameReachable,
+  type MessageBus,
+} from '../../main/common/dbus/calls.js';
 import type {
   ApplyContext,
   Availability,
   PluginVerifyResult,
   StatePlugin,
-} from '../../main/engine/plugin.js';
+} from '../../main/service/engine/plugin.js';
 
 const SERVICE = 'org.freedesktop.hostname1';
 const PATH = '/org/freedesktop/hostname1';

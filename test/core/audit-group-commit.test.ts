@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog } from '../../main/audit/log.js';
+import { AuditLog } from '../../main/service/audit/log.js';
 import { ROOT } from '../support/sandbox.js';
 
 // Group commit under kill -9: a real child process appends with appendQueued as fast as it can and
@@ -14,7 +14,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const CHILD = `
 import { writeSync } from 'node:fs';
-const { AuditLog } = await import(${JSON.stringify(join(ROOT, 'dist/main/audit/log.js'))});
+const { AuditLog } = await import(${JSON.stringify(join(ROOT, 'dist/main/service/audit/log.js'))});
 const log = AuditLog.open(process.argv[1], { synchronous: process.argv[2], groupWindowMs: 1, maxBatch: 256 });
 let n = 0;
 for (;;) {

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { canonicalJson } from '../../main/canonical/jcs.js';
-import { leafHash } from '../../main/audit/rfc6962.js';
-import type { AuditVerifyResponse } from '../../main/contract/index.js';
+import { canonicalJson } from '../../main/common/canonical/jcs.js';
+import { leafHash } from '../../main/common/transparency/rfc6962.js';
+import type { AuditVerifyResponse } from '../../main/common/contract/index.js';
 import { TestSandbox, writeDocument } from '../support/sandbox.js';
 
 // An attacker with write access to the core's SQLite file, while the core runs: each kind of

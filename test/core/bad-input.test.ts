@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { OpError, type ErrorPayload } from '../../main/contract/index.js';
+import { OpError, type ErrorPayload } from '../../main/common/contract/index.js';
 import { TestSandbox, writeDocument } from '../support/sandbox.js';
 
 // Bad input gets a clear error naming what and where, and changes nothing.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { OpError } from '../../main/contract/index.js';
+import { OpError } from '../../main/common/contract/index.js';
 import { TestSandbox, waitFor, writeDocument } from '../support/sandbox.js';
 
 // kill -9 of the core at each step boundary of an apply: the core halts there (OP_DBUS_TEST_HALT_AT,

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ErrorPayload } from '../../main/contract/index.js';
-import { polkitRulesDir } from '../../main/sandbox/host.js';
+import type { ErrorPayload } from '../../main/common/contract/index.js';
+import { polkitRulesDir } from '../../main/devhost/host.js';
 import { CLI, TestSandbox, waitFor, writeDocument } from '../support/sandbox.js';
 
 // The pkexec path: no core on the system bus; a non-root client starts one through pkexec (action

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ErrorPayload } from '../../main/contract/index.js';
-import { polkitRulesDir } from '../../main/sandbox/host.js';
+import type { ErrorPayload } from '../../main/common/contract/index.js';
+import { polkitRulesDir } from '../../main/devhost/host.js';
 import { TestSandbox, waitFor, writeDocument } from '../support/sandbox.js';
 
 // Real polkitd on the sandbox bus, real non-root uids (root is always authorised by polkit, so the

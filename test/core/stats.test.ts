@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import type { Stats } from '../../main/contract/index.js';
+import type { Stats } from '../../main/common/contract/index.js';
 import { dropFromPageCache, nativeAvailability } from '../../native/index.js';
 import { CLI, TestSandbox, writeDocument } from '../support/sandbox.js';
 

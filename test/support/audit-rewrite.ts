@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { canonicalJson } from '../../main/canonical/jcs.js';
+import { canonicalJson } from '../../main/common/canonical/jcs.js';
 
 // A careful attacker, for test/core/audit-transparency.test.ts (the CLI's witness) and the console's
 // e2e (the relay's witness): root on the host rewrites one entry in the core's SQLite file, then

@@ -2,11 +2,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ManagerClient } from '../../main/client/manager-client.js';
-import { restartCore, sandboxDown, sandboxUp, type SandboxEnv, corePid } from '../../main/sandbox/host.js';
+import { ManagerClient } from '../../main/client/dbus/manager-client.js';
+import { restartCore, sandboxDown, sandboxUp, type SandboxEnv, corePid } from '../../main/devhost/host.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const CLI = join(ROOT, 'dist/main/cli/op-dbus.js');
+export const CLI = join(ROOT, 'dist/main/op-dbus.js');
 export const CORE_COMMAND = [process.execPath, CLI, 'core'];
 
 export interface CliResult {

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { AuditKind, type AuditListRequest } from '../../../main/contract/index.js';
+import { AuditKind, type AuditListRequest } from '../../../main/common/contract/index.js';
 import { useAuditList, useAuditVerify, useWitness } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';

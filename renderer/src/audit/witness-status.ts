@@ -1,4 +1,4 @@
-import type { WitnessReport } from '../../../main/contract/index.js';
+import type { WitnessReport } from '../../../main/common/contract/index.js';
 
 /** How the console shows the witness's verdict: a tone, a headline and the detail a person needs. */
 export interface WitnessNotice {

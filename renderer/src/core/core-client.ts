@@ -8,7 +8,7 @@ import {
   type RelayLocalMethod,
   type RequestOf,
   type ResponseOf,
-} from '../../../main/contract/index.js';
+} from '../../../main/common/contract/index.js';
 import type { Transport } from '../transport/transport.js';
 
 /** The typed client the views use: one method per Manager1 call, answers checked against the contract. */

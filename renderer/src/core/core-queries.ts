@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
-import { OpError, type AuditListRequest, type Stats } from '../../../main/contract/index.js';
+import { OpError, type AuditListRequest, type Stats } from '../../../main/common/contract/index.js';
 import { useConsoleStore } from '../state/console-store.js';
 import { useCore } from './core-context.js';
 

@@ -1,6 +1,6 @@
 import { Editor, type OnMount } from '@monaco-editor/react';
 import { useEffect, useRef, useState } from 'react';
-import { OpError } from '../../../main/contract/index.js';
+import { OpError } from '../../../main/common/contract/index.js';
 import { useDocumentSchemaQuery, useHostStateMutation, usePlanMutation } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';

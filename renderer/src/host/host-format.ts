@@ -1,4 +1,4 @@
-import type { Stats } from '../../../main/contract/index.js';
+import type { Stats } from '../../../main/common/contract/index.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
 

@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import { describeAuditMechanics, type Stats } from '../../../main/contract/index.js';
+import { describeAuditMechanics, type Stats } from '../../../main/common/contract/index.js';
 import { useLiveStats } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import {

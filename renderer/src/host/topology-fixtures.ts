@@ -1,4 +1,4 @@
-import type { TopologyResponse } from '../../../main/contract/index.js';
+import type { TopologyResponse } from '../../../main/common/contract/index.js';
 
 // Topology answers shaped like what `op-dbus topology --json --sysfs-root <dir>/sys` prints for
 // hwloc's sysfs dumps (/work/shared/fixtures/numa-hwloc.tar.gz), generated rather than stored:

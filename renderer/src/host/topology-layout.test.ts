@@ -1,7 +1,7 @@
 import { createElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { TopologyResponse } from '../../../main/contract/index.js';
+import { TopologyResponse } from '../../../main/common/contract/index.js';
 import { ia64SeventeenNodes, offlineCpus, ppc256Cpus, smallVm } from './topology-fixtures.js';
 import { cacheName, formatCacheSize, topologyLayout } from './topology-layout.js';
 import { TopologyView } from './topology-panel.js';

@@ -1,4 +1,4 @@
-import type { TopologyResponse } from '../../../main/contract/index.js';
+import type { TopologyResponse } from '../../../main/common/contract/index.js';
 import { formatCount, formatCpuList, formatKb } from './host-format.js';
 
 /** One NUMA node as the panel lists it. */

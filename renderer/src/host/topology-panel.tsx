@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import type { TopologyResponse } from '../../../main/contract/index.js';
+import type { TopologyResponse } from '../../../main/common/contract/index.js';
 import { useTopology } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { formatCount } from './host-format.js';

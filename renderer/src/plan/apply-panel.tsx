@@ -1,5 +1,5 @@
 import { useEffect } from 'react';
-import type { Plan } from '../../../main/contract/index.js';
+import type { Plan } from '../../../main/common/contract/index.js';
 import { useApplyMutation, useApproveMutation } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Plan } from '../../../main/contract/index.js';
+import type { Plan } from '../../../main/common/contract/index.js';
 import { changeRows, diffTexts, projectOnto, valueText } from './plan-rows.js';
 
 const plan: Plan = {

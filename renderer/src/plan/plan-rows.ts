@@ -1,4 +1,4 @@
-import type { Plan, ResourceAction } from '../../../main/contract/index.js';
+import type { Plan, ResourceAction } from '../../../main/common/contract/index.js';
 
 /** One line of the change list: a resource of a plugin and one value before → after. */
 export interface ChangeRow {

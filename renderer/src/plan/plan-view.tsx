@@ -1,6 +1,6 @@
 import { DiffEditor } from '@monaco-editor/react';
 import { useMemo } from 'react';
-import type { Plan } from '../../../main/contract/index.js';
+import type { Plan } from '../../../main/common/contract/index.js';
 import { usePlanMutation } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';

@@ -1,5 +1,10 @@
 import { create } from 'zustand';
-import type { ApplyProgress, ApplyResponse, ApproveResponse, Plan } from '../../../main/contract/index.js';
+import type {
+  ApplyProgress,
+  ApplyResponse,
+  ApproveResponse,
+  Plan,
+} from '../../../main/common/contract/index.js';
 
 export type ConsoleView = 'editor' | 'plan' | 'audit' | 'host';
 

@@ -5,7 +5,7 @@ import {
   type RelayLocalMethod,
   type SignalName,
   type SignalPayload,
-} from '../../../main/contract/index.js';
+} from '../../../main/common/contract/index.js';
 import type { CallOutcome, Transport, TransportStatus } from './transport.js';
 
 /** What the Electron preload exposes as `window.opdbus` (electron/preload.cts). */

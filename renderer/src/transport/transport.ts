@@ -4,7 +4,7 @@ import type {
   RelayLocalMethod,
   SignalName,
   SignalPayload,
-} from '../../../main/contract/index.js';
+} from '../../../main/common/contract/index.js';
 
 export type TransportStatus = 'connecting' | 'open' | 'closed';
 

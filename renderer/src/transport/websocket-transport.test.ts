@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Stats } from '../../../main/contract/index.js';
+import type { Stats } from '../../../main/common/contract/index.js';
 import { WebSocketTransport, type SocketLike } from './websocket-transport.js';
 
 /** A socket the test drives: it records what the transport sends and delivers what the test says. */

@@ -5,7 +5,7 @@ import {
   type RelayLocalMethod,
   type SignalName,
   type SignalPayload,
-} from '../../../main/contract/index.js';
+} from '../../../main/common/contract/index.js';
 import { SignalListeners, type CallOutcome, type Transport, type TransportStatus } from './transport.js';
 
 interface Pending {

@@ -1,0 +1,151 @@
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { OpError, type Plan } from '../../common/contract/index.js';
+import { readTopology, topologyJson, topologyText } from '../../common/topology/index.js';
+import { auditCommand } from './audit-commands.js';
+import { EXIT, print, readDocument, withClient, type JsonFlag } from './io.js';
+import { applyText, planText, queryText, statsText, verifyText } from './render.js';
+
+async function confirm(plan: Plan): Promise<boolean> {
+  if (!process.stdin.isTTY) {
+    throw new OpError(
+      'InvalidArgument',
+      'refusing to apply without confirmation: stdin is not a terminal; pass --yes',
+    );
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`\nApply plan ${plan.hash.slice(0, 12)}? Only "yes" is accepted: `);
+    return answer.trim() === 'yes';
+  } finally {
+    rl.close();
+  }
+}
+
+/** The commands of the unprivileged client: each talks to the core over D-Bus (or reads no core at all). */
+export function clientCommands(program: Command): void {
+  program
+    .command('query')
+    .description("print each plugin's current state")
+    .argument('[plugins...]', 'only these plugins')
+    .option('--json', 'machine-readable output')
+    .action(async (plugins: string[], o: JsonFlag) => {
+      const r = await withClient((c) => c.call('Query', plugins.length > 0 ? { plugins } : {}));
+      print(o.json, r, queryText(r));
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of the desired-state document')
+    .option('--json', 'accepted for uniformity: the schema is JSON either way')
+    .action(async () => {
+      const r = await withClient((c) => c.call('Schema', {}));
+      print(true, r.schema, '');
+    });
+
+  program
+    .command('plan')
+    .description('show what applying a desired-state file would change (exit 0 none, 2 changes, 1 error)')
+    .argument('<file>', 'desired-state document (JSON with comments)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: JsonFlag) => {
+      const plan = await withClient((c) => c.call('Plan', { document: readDocument(file), file }));
+      print(o.json, plan, planText(plan));
+      process.exitCode = plan.hasChanges ? EXIT.changes : EXIT.ok;
+    });
+
+  program
+    .command('apply')
+    .description('plan, ask for approval, apply, verify; roll back on failure')
+    .argument('<file>', 'desired-state document (JSON with comments)')
+    .option('-y, --yes', 'approve without asking')
+    .option('--plan-hash <sha256>', 'apply only if the plan is exactly this one (e.g. reviewed earlier)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: JsonFlag & { yes?: boolean; planHash?: string }) => {
+      const document = readDocument(file);
+      await withClient(async (c) => {
+        const plan = await c.call('Plan', { document, file });
+        if (o.json !== true) process.stderr.write(planText(plan) + '\n');
+        if (o.planHash !== undefined && o.planHash !== plan.hash) {
+          throw new OpError(
+            'StalePlan',
+            `the plan is now ${plan.hash}, not the reviewed ${o.planHash}: the host or the file changed; review the new plan`,
+            { file },
+          );
+        }
+        if (!plan.hasChanges) {
+          print(o.json, { plan, apply: null }, 'Nothing to apply.');
+          return;
+        }
+        if (o.yes !== true && o.planHash === undefined && !(await confirm(plan))) {
+          throw new OpError('NotApproved', 'not applied: the plan was not approved');
+        }
+        // a person at a terminal can answer polkit's password prompt (auth_admin_keep for apply)
+        const interactive = process.stdin.isTTY;
+        await c.call('Approve', { planId: plan.id, hash: plan.hash }, { interactive });
+        const stop =
+          o.json === true
+            ? () => undefined
+            : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
+        try {
+          const result = await c.call('Apply', { planId: plan.id, hash: plan.hash }, { interactive });
+          print(o.json, { plan, apply: result }, applyText(result));
+        } finally {
+          stop();
+        }
+      });
+    });
+
+  program
+    .command('verify')
+    .description('compare the host with a desired-state file (exit 0 in sync, 2 drift, 1 error)')
+    .argument('<file>', 'desired-state document (JSON with comments)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: JsonFlag) => {
+      const r = await withClient((c) => c.call('Verify', { document: readDocument(file), file }));
+      print(o.json, r, verifyText(r));
+      process.exitCode = r.inSync ? EXIT.ok : EXIT.changes;
+    });
+
+  program
+    .command('stats')
+    .description("the core's live metrics: per-node memory, where it runs, page-cache residency of its files")
+    .option('--watch', 'print each Metrics signal the core sends (until interrupted)')
+    .option('--json', 'machine-readable output (one JSON document per line with --watch)')
+    .action(async (o: JsonFlag & { watch?: boolean }) => {
+      if (o.watch !== true) {
+        const s = await withClient((c) => c.call('Stats', {}));
+        print(o.json, s, statsText(s));
+        return;
+      }
+      await withClient(async (c) => {
+        const stop = await c.onSignal('Metrics', (s) =>
+          process.stdout.write((o.json === true ? JSON.stringify(s) : `${statsText(s)}\n`) + '\n'),
+        );
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        stop();
+      });
+    });
+
+  program
+    .command('topology')
+    .description('CPU, cache and NUMA topology read from sysfs (no core needed)')
+    .option(
+      '--sysfs-root <dir>',
+      'read this sysfs tree instead of /sys (e.g. a saved copy of another machine)',
+      '/sys',
+    )
+    .option('--json', 'machine-readable output')
+    .action((o: JsonFlag & { sysfsRoot: string }) => {
+      const t = readTopology(o.sysfsRoot);
+      print(o.json, topologyJson(t), topologyText(t));
+    });
+
+  program.addCommand(auditCommand());
+  program.command('serve', 'serve the console on 127.0.0.1', {
+    executableFile: './client/serve/serve-main.js',
+  });
+}

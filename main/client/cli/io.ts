@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { OpError } from '../../common/contract/index.js';
+import { ManagerClient } from '../dbus/manager-client.js';
+import { witnessCheck, witnessDir, WitnessStore } from '../witness/witness.js';
+
+/** Exit codes as Terraform's -detailed-exitcode: 0 nothing to change, 2 changes (or drift), 1 error. */
+export const EXIT = { ok: 0, error: 1, changes: 2 } as const;
+
+export interface JsonFlag {
+  json?: boolean;
+}
+
+/** Prints data as JSON with --json, else as text for a person. */
+export function print(json: boolean | undefined, data: unknown, text: string): void {
+  process.stdout.write((json === true ? JSON.stringify(data, null, 2) : text) + '\n');
+}
+
+/** Reads a file the user named; a failure names the file. */
+export function readDocument(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(e);
+    throw new OpError('InvalidArgument', `cannot read the desired-state file: ${why}`, { file });
+  }
+}
+
+/** Connects to the core, runs fn, and always disconnects. */
+export async function withClient<T>(
+  fn: (c: ManagerClient) => Promise<T>,
+  opts: { witness?: boolean } = {},
+): Promise<T> {
+  const client = await ManagerClient.connect();
+  try {
+    if (opts.witness !== false) await witnessOnConnect(client);
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * The witness on every connect (DESIGN.md section 5): tampering is an error. A user with no writable
+ * state dir (a system account whose HOME does not exist) is not witnessed, silently: the command
+ * itself still runs, and `op-dbus audit witness` shows there is no record. Anything else that stops
+ * the check is a warning. OP_DBUS_WITNESS=off skips it.
+ */
+async function witnessOnConnect(client: ManagerClient): Promise<void> {
+  if (process.env['OP_DBUS_WITNESS'] === 'off') return;
+  try {
+    await witnessCheck(client, new WitnessStore(witnessDir()), client.endpoint);
+  } catch (e) {
+    if (e instanceof OpError && e.code === 'AuditCorrupt') throw e;
+    const errno = (e as NodeJS.ErrnoException).code;
+    if (errno === 'EACCES' || errno === 'ENOENT' || errno === 'EROFS' || errno === 'EPERM') return;
+    const why = e instanceof Error ? e.message : String(e);
+    process.stderr.write(
+      `op-dbus: warning: the audit witness could not run (${why}); this host's log is not witnessed\n`,
+    );
+  }
+}

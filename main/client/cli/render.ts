@@ -1,0 +1,97 @@
+import type {
+  Stats,
+  ApplyResponse,
+  AuditListResponse,
+  AuditVerifyResponse,
+  Plan,
+  QueryResponse,
+  VerifyResponse,
+} from '../../common/contract/index.js';
+import { describeAuditMechanics } from '../../common/contract/index.js';
+
+const SYMBOL = { create: '+', modify: '~', delete: '-', noop: ' ' } as const;
+
+function show(v: unknown): string {
+  return v === undefined ? '(unset)' : JSON.stringify(v);
+}
+
+/** A plan as an admin reads it: one line per change, before → after. */
+export function planText(plan: Plan): string {
+  const lines: string[] = [];
+  for (const d of plan.diffs) {
+    const changing = d.resources.filter((r) => r.action !== 'noop');
+    lines.push(`${d.plugin}: ${changing.length === 0 ? 'no changes' : `${changing.length} change(s)`}`);
+    for (const r of changing) {
+      lines.push(`  ${SYMBOL[r.action]} ${r.id}${r.irreversible === true ? '  (irreversible)' : ''}`);
+      for (const c of r.changes) lines.push(`      ${c.path}: ${show(c.before)} → ${show(c.after)}`);
+    }
+  }
+  lines.push('');
+  lines.push(plan.hasChanges ? `Plan hash: ${plan.hash}` : `No changes. The host matches the document.`);
+  return lines.join('\n');
+}
+
+export function applyText(r: ApplyResponse): string {
+  if (r.outcome === 'nothing-to-do') return `Nothing to do: plan ${r.hash} had no changes.`;
+  const per = r.plugins.map(
+    (p) => `  ${p.plugin}: ${p.changed} change(s), ${p.verified ? 'verified' : 'NOT verified'}`,
+  );
+  return [`Applied plan ${r.hash} (audit entry ${r.auditSeq}):`, ...per].join('\n');
+}
+
+export function verifyText(r: VerifyResponse): string {
+  if (r.inSync) return 'In sync: the host matches every value the document names.';
+  return [
+    'Drift:',
+    ...r.drift.map((d) => `  ${d.path}: expected ${show(d.expected)}, host has ${show(d.actual)}`),
+  ].join('\n');
+}
+
+export function queryText(r: QueryResponse): string {
+  return r.plugins
+    .map((p) =>
+      p.available
+        ? `${p.plugin} ${p.version}\n${JSON.stringify(p.state, null, 2).replace(/^/gm, '  ')}`
+        : `${p.plugin} ${p.version}: unavailable: ${p.reason ?? ''}`,
+    )
+    .join('\n');
+}
+
+export function auditListText(r: AuditListResponse): string {
+  const rows = r.entries.map(
+    (e) =>
+      `${String(e.seq).padStart(6)}  ${e.time}  ${e.kind.padEnd(11)}  uid=${String(e.actor.uid ?? '-').padEnd(5)}  ${e.summary}`,
+  );
+  return [...rows, `(${r.entries.length} of ${r.size} entries)`].join('\n');
+}
+
+export function auditVerifyText(r: AuditVerifyResponse): string {
+  if (r.ok) return `Audit log intact: ${r.size} entries, head ${r.head}`;
+  return `AUDIT LOG DAMAGED at entry ${r.firstBad?.seq ?? '?'}: ${r.firstBad?.reason ?? 'unknown'} (${r.size} entries)`;
+}
+
+const gib = (kb: number): string => `${(kb / 1024 / 1024).toFixed(1)} GiB`;
+const pct = (f: number | null): string => (f === null ? 'n/a' : `${(f * 100).toFixed(1)} %`);
+
+/** What the core measures of itself and its host, for a person. */
+export function statsText(s: Stats): string {
+  const lines = [`core pid ${s.core.pid}, ${Math.round(s.core.rss_kb / 1024)} MiB resident`];
+  lines.push(
+    s.core.unavailable !== undefined
+      ? `  running on: unavailable (${s.core.unavailable})`
+      : `  running on: CPU ${s.core.cpu ?? '?'}, node ${s.core.node ?? '?'}; allowed CPUs ${(s.core.affinity ?? []).join(',')}`,
+  );
+  lines.push(`  placement: ${s.placement.reason}`);
+  lines.push(`  storage: ${s.storage.mode} on ${s.storage.filesystem}`);
+  if (s.audit !== undefined) lines.push(`  audit log: ${describeAuditMechanics(s.audit)}`);
+  lines.push('', 'node  free       total');
+  for (const n of s.nodes)
+    lines.push(`${String(n.id).padEnd(4)}  ${gib(n.free_kb).padEnd(9)}  ${gib(n.total_kb)}`);
+  lines.push('', 'page cache  size        file');
+  for (const f of s.files) {
+    lines.push(
+      `${pct(f.resident).padEnd(10)}  ${`${(f.bytes / 1024).toFixed(0)} KiB`.padEnd(10)}  ${f.name}${f.unavailable !== undefined ? `  (${f.unavailable})` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,158 @@
+import type { z } from 'zod';
+import {
+  Signals,
+  type SignalName,
+  type ApplyProgress,
+  BUS_NAME,
+  ERROR_NAME_PREFIX,
+  ErrorPayload,
+  INTERFACE_NAME,
+  Manager1,
+  OBJECT_PATH,
+  OpError,
+  type MethodName,
+  type RequestOf,
+  type ResponseOf,
+} from '../../common/contract/index.js';
+import {
+  callMethod,
+  connectBus,
+  connectSystemBus,
+  nameReachable,
+  type Message,
+  type MessageBus,
+} from '../../common/dbus/calls.js';
+import { CORE_LAUNCHER, startCoreWithPkexec } from './pkexec-launcher.js';
+
+const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
+const SYSTEM_BUS_ADDRESS = 'unix:path=/run/dbus/system_bus_socket';
+const TIMEOUTS: Partial<Record<MethodName, number>> = {
+  Apply: 10 * 60_000,
+  Plan: 5 * 60_000,
+  Verify: 5 * 60_000,
+};
+
+/** A typed client of org.opdbus.Manager1: requests and responses checked against the contract. */
+export class ManagerClient {
+  /**
+   * @param endpoint names the host this client talks to, for the witness: the system bus address,
+   * or `pkexec:<launcher>` for a core this client started through pkexec on a private bus.
+   */
+  private constructor(
+    private readonly bus: MessageBus,
+    readonly endpoint: string,
+  ) {}
+
+  /**
+   * Connects to the core on the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). With `pkexec`
+   * (default: env OP_DBUS_PKEXEC=1), where no core runs there, starts one through pkexec on a
+   * private bus: same API, same polkit checks.
+   */
+  static async connect(opts: { pkexec?: boolean } = {}): Promise<ManagerClient> {
+    const bus = await connectSystemBus();
+    const systemBus = process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? SYSTEM_BUS_ADDRESS;
+    const pkexec = opts.pkexec ?? process.env['OP_DBUS_PKEXEC'] === '1';
+    if (!pkexec || (await nameReachable(bus, BUS_NAME))) return new ManagerClient(bus, systemBus);
+    bus.disconnect();
+    const launcher = process.env['OP_DBUS_CORE_LAUNCHER'] ?? CORE_LAUNCHER;
+    return new ManagerClient(await connectBus(await startCoreWithPkexec(launcher)), `pkexec:${launcher}`);
+  }
+
+  /**
+   * Calls a Manager1 method. `interactive` lets polkit ask the user for a password through an
+   * authentication agent (set it only when someone can answer).
+   */
+  async call<M extends MethodName>(
+    method: M,
+    request: RequestOf<M>,
+    opts: { interactive?: boolean } = {},
+  ): Promise<ResponseOf<M>> {
+    let body: unknown[];
+    try {
+      body = await callMethod(this.bus, {
+        destination: BUS_NAME,
+        path: OBJECT_PATH,
+        interface: INTERFACE_NAME,
+        member: method,
+        signature: 's',
+        body: [JSON.stringify(request)],
+        timeoutMs: (TIMEOUTS[method] ?? 60_000) + (opts.interactive === true ? 5 * 60_000 : 0),
+        flags: opts.interactive === true ? ALLOW_INTERACTIVE_AUTHORIZATION : 0,
+      });
+    } catch (e) {
+      throw toOpError(e);
+    }
+    const text = body[0];
+    if (typeof text !== 'string')
+      throw new OpError('Internal', `${method}: the core answered without a JSON string`);
+    const parsed = Manager1[method].response.safeParse(JSON.parse(text));
+    if (!parsed.success) {
+      throw new OpError(
+        'Internal',
+        `${method}: the core's answer does not match the contract: ${parsed.error.message}`,
+      );
+    }
+    return parsed.data as ResponseOf<M>;
+  }
+
+  /** Calls `listener` for each ApplyProgress signal until the returned function is called. */
+  onProgress(listener: (p: ApplyProgress) => void): Promise<() => void> {
+    return this.onSignal('ApplyProgress', listener);
+  }
+
+  /** Calls `listener` with each signal of this name, checked against the contract, until the returned function is called. */
+  async onSignal<S extends SignalName>(
+    name: S,
+    listener: (payload: z.output<(typeof Signals)[S]>) => void,
+  ): Promise<() => void> {
+    const rule = `type='signal',sender='${BUS_NAME}',interface='${INTERFACE_NAME}',member='${name}'`;
+    await callMethod(this.bus, {
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'AddMatch',
+      signature: 's',
+      body: [rule],
+    });
+    const schema = Signals[name];
+    const onMessage = (msg: Message): void => {
+      if (msg.interface !== INTERFACE_NAME || msg.member !== name || typeof msg.body[0] !== 'string') return;
+      const p = schema.safeParse(JSON.parse(msg.body[0]));
+      if (p.success) listener(p.data as z.output<(typeof Signals)[S]>);
+    };
+    this.bus.on('message', onMessage);
+    return () => {
+      this.bus.removeListener('message', onMessage);
+    };
+  }
+
+  close(): void {
+    this.bus.disconnect();
+  }
+}
+
+/** Our typed errors come back as D-Bus errors whose text is the JSON payload; others are named as they are. */
+function toOpError(e: unknown): OpError {
+  if (!(e instanceof OpError)) return new OpError('Internal', e instanceof Error ? e.message : String(e));
+  const details = e.details as { errorName?: string; text?: string } | undefined;
+  const name = details?.errorName ?? '';
+  if (name.startsWith(ERROR_NAME_PREFIX)) {
+    try {
+      const payload = ErrorPayload.safeParse(JSON.parse(details?.text ?? ''));
+      if (payload.success) return OpError.fromPayload(payload.data);
+    } catch {
+      // fall through: not our payload after all
+    }
+  }
+  if (
+    name === 'org.freedesktop.DBus.Error.ServiceUnknown' ||
+    name === 'org.freedesktop.DBus.Error.NameHasNoOwner'
+  ) {
+    return new OpError(
+      'DBusCallFailed',
+      `the core (${BUS_NAME}) is not running on this bus; start it, or run \`eval "$(op-dbus sandbox up)"\``,
+      e.where,
+    );
+  }
+  return e;
+}

@@ -1,0 +1,223 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  OpError,
+  parseRelayMessage,
+  PlanRequest,
+  Signals,
+  type ErrorPayload,
+  type MethodName,
+  type RelayCall,
+  type RelayLocalCall,
+  type RelayPush,
+  type RelayReply,
+  type RequestOf,
+  type ResponseOf,
+  type SignalName,
+  type SignalPayload,
+  type WitnessReport,
+} from '../../common/contract/index.js';
+import { checkHost, checkUpgrade } from './request-guard.js';
+import { SessionGate } from './session-gate.js';
+import { contentTypeOf, resolveStaticPath, securityHeaders } from './static-files.js';
+
+/** What `serve` needs of the core: ManagerClient has exactly this shape; tests pass a fake. */
+export interface CoreLink {
+  call<M extends MethodName>(method: M, request: RequestOf<M>): Promise<ResponseOf<M>>;
+  onSignal<S extends SignalName>(name: S, listener: (payload: SignalPayload<S>) => void): Promise<() => void>;
+}
+
+export interface ConsoleServer {
+  port: number;
+  /** The one-time URL that opens the console (it carries the token). */
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface ConsoleServerOptions {
+  /** 0 picks a free port. */
+  port: number;
+  /** The Vite build of renderer/. */
+  rendererDir: string;
+  core: CoreLink;
+  /**
+   * The witness of the core's audit log, run by this process (the user's, on the workstation) each
+   * time the console asks (relay-local method `Witness`, never forwarded to the core).
+   */
+  witness: () => Promise<WitnessReport>;
+  /** One line per refused request, so an admin sees probes. */
+  log?: (line: string) => void;
+}
+
+const WS_PATH = '/ws';
+// A desired-state document may be up to 4 MiB (PlanRequest); JSON escaping can grow it a little.
+const MAX_MESSAGE_BYTES = (PlanRequest.shape.document.maxLength ?? 4 * 1024 * 1024) + 1024 * 1024;
+
+/** Starts the console's HTTP + WebSocket front on 127.0.0.1 only. */
+export async function startConsoleServer(opts: ConsoleServerOptions): Promise<ConsoleServer> {
+  const log = opts.log ?? (() => undefined);
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const gate = new SessionGate(port);
+  const headers = securityHeaders(port);
+  const url = `http://127.0.0.1:${port}/?token=${gate.token ?? ''}`;
+
+  const refuse = (res: ServerResponse, status: number, reason: string): void => {
+    res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end(`${reason}\n`);
+  };
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    void handleRequest(req, res).catch((e: unknown) => {
+      log(`serve: ${e instanceof Error ? e.message : String(e)}`);
+      if (!res.headersSent) refuse(res, 500, 'internal error');
+      else res.destroy();
+    });
+  });
+
+  async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const hostRefusal = checkHost(req.headers.host, port);
+    if (hostRefusal !== undefined) {
+      log(`serve: refused ${req.method ?? '?'} ${req.url ?? ''}: ${hostRefusal}`);
+      return refuse(res, 403, `Forbidden: ${hostRefusal}`);
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'Method not allowed');
+    const target = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    const token = target.searchParams.get('token');
+    if (token !== null) {
+      const r = gate.redeem(token);
+      if (!r.ok) {
+        log(`serve: refused a console token: ${r.reason}`);
+        return refuse(res, 403, `Forbidden: ${r.reason}`);
+      }
+      // 303 to the bare path: the token leaves the address bar and the history.
+      res.writeHead(303, { ...headers, 'Set-Cookie': r.setCookie, Location: target.pathname });
+      res.end();
+      return;
+    }
+    if (!gate.hasSession(req.headers.cookie)) {
+      return refuse(res, 403, 'Forbidden: no console session. Open the URL that `op-dbus serve` printed.');
+    }
+    const file = resolveStaticPath(opts.rendererDir, target.pathname);
+    const type = file !== undefined ? contentTypeOf(file) : undefined;
+    if (file === undefined || type === undefined) return refuse(res, 404, 'Not found');
+    let body: Buffer;
+    try {
+      body = await readFile(file);
+    } catch {
+      return refuse(res, 404, 'Not found');
+    }
+    res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': body.length });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(req.url ?? '/', `http://127.0.0.1:${port}`).pathname;
+    const refusal =
+      path !== WS_PATH
+        ? `no WebSocket at ${path}`
+        : checkUpgrade(
+            { host: req.headers.host, origin: req.headers.origin },
+            port,
+            gate.hasSession(req.headers.cookie),
+          );
+    if (refusal !== undefined) {
+      log(`serve: refused a WebSocket: ${refusal}`);
+      const body = `Forbidden: ${refusal}\n`;
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  wss.on('connection', (ws: WebSocket) => {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        send(ws, {
+          id: null,
+          error: { code: 'InvalidArgument', message: 'binary messages are not accepted' },
+        });
+        return;
+      }
+      const parsed = parseRelayMessage(
+        Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'),
+      );
+      if ('reply' in parsed) {
+        send(ws, parsed.reply);
+        return;
+      }
+      if ('local' in parsed) {
+        void answerLocally(opts, parsed.local).then((reply) => send(ws, reply));
+        return;
+      }
+      void relay(opts.core, parsed.call).then((reply) => send(ws, reply));
+    });
+  });
+
+  // Every signal of the contract goes to every console; the payloads were checked by the client.
+  const broadcast = (push: RelayPush): void => {
+    for (const client of wss.clients) send(client, push);
+  };
+  const stops = await Promise.all(
+    (Object.keys(Signals) as SignalName[]).map((name) =>
+      opts.core.onSignal(name, (payload) => broadcast({ push: name, payload } as RelayPush)),
+    ),
+  );
+
+  return {
+    port,
+    url,
+    close: async () => {
+      for (const stop of stops) stop();
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Forwards one validated call to the core; every failure becomes an ErrorPayload, never a stack. */
+export async function relay(core: CoreLink, call: RelayCall): Promise<RelayReply> {
+  try {
+    // the request was validated against Manager1[call.method].request by parseRelayMessage
+    const result = await core.call(call.method, call.request as RequestOf<typeof call.method>);
+    return { id: call.id, result };
+  } catch (e) {
+    return { id: call.id, error: errorPayloadOf(e) };
+  }
+}
+
+/** Answers a relay-local method; it never reaches the core. */
+async function answerLocally(opts: ConsoleServerOptions, call: RelayLocalCall): Promise<RelayReply> {
+  try {
+    switch (call.method) {
+      case 'Witness':
+        return { id: call.id, result: await opts.witness() };
+    }
+  } catch (e) {
+    return { id: call.id, error: errorPayloadOf(e) };
+  }
+}
+
+function errorPayloadOf(e: unknown): ErrorPayload {
+  if (e instanceof OpError) return e.toPayload();
+  return { code: 'Internal', message: e instanceof Error ? e.message : String(e) };
+}
+
+function send(ws: WebSocket, reply: RelayReply): void {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(reply));
+}

@@ -1,0 +1,219 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { verifyConsistency } from '../../common/transparency/merkle.js';
+import { openCheckpoint, parseVerifierKey, strictBase64 } from '../../common/transparency/note.js';
+import {
+  BUS_NAME,
+  OpError,
+  type AuditCheckpointResponse,
+  type WitnessReport,
+} from '../../common/contract/index.js';
+import type { ManagerClient } from '../dbus/manager-client.js';
+import { witnessReport } from './witness-report.js';
+
+/**
+ * The witness (DESIGN.md section 5): a key on the host cannot prove anything to that host's root, so
+ * the client keeps the last checkpoint it saw from each host and, on every connect, demands a
+ * consistency proof from it to the host's current checkpoint. A host is the bus the client talks to
+ * (its address); the record also pins the host's signing key, so a new key is reported too.
+ */
+
+/** What the witness keeps per host. */
+export interface WitnessRecord {
+  endpoint: string;
+  verifierKey: string;
+  origin: string;
+  size: number;
+  /** Base64 root hash. */
+  root: string;
+  note: string;
+  seenAt: string;
+}
+
+/** The outcome of one witness check. */
+export type WitnessOutcome =
+  | { status: 'first-seen' | 'unchanged' | 'consistent'; record: WitnessRecord; previous?: WitnessRecord }
+  | { status: 'skipped'; reason: string };
+
+/** The user's state directory for the witness: $XDG_STATE_HOME/op-dbus or ~/.local/state/op-dbus. */
+export function witnessDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base =
+    env['XDG_STATE_HOME'] !== undefined && env['XDG_STATE_HOME'] !== ''
+      ? env['XDG_STATE_HOME']
+      : join(homedir(), '.local', 'state');
+  return join(base, 'op-dbus', 'witness');
+}
+
+/** The bus address that names the host (the system bus unless DBUS_SYSTEM_BUS_ADDRESS says otherwise). */
+export function witnessEndpoint(env: NodeJS.ProcessEnv = process.env): string {
+  return env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'unix:path=/var/run/dbus/system_bus_socket';
+}
+
+/** Keeps one record per host in a small JSON file named by a hash of the endpoint. */
+export class WitnessStore {
+  constructor(readonly dir: string) {}
+
+  private fileFor(endpoint: string): string {
+    return join(this.dir, `${createHash('sha256').update(endpoint).digest('hex').slice(0, 32)}.json`);
+  }
+
+  /** The record for this host, if any; a damaged record is an error naming the file. */
+  get(endpoint: string): WitnessRecord | undefined {
+    const file = this.fileFor(endpoint);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new OpError('Internal', `witness: cannot read ${file}: ${String(e)}`, { file });
+    }
+    try {
+      const r = JSON.parse(text) as WitnessRecord;
+      if (r.endpoint !== endpoint || typeof r.size !== 'number' || typeof r.note !== 'string')
+        throw new Error('fields missing');
+      return r;
+    } catch (e) {
+      throw new OpError(
+        'Internal',
+        `witness: ${file} is not a witness record (${String(e)}); remove it to start over`,
+        { file },
+      );
+    }
+  }
+
+  /** Saves atomically (write, then rename). */
+  put(record: WitnessRecord): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const file = this.fileFor(record.endpoint);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, file);
+  }
+
+  /** Forgets a host (after a rewrite the admin has looked into, or a deliberate new key). */
+  forget(endpoint: string): void {
+    rmSync(this.fileFor(endpoint), { force: true });
+  }
+}
+
+/** Tampering detected: the message says what, where, and how to move on. */
+function tampered(endpoint: string, what: string, previous: WitnessRecord | undefined): OpError {
+  const since =
+    previous !== undefined
+      ? ` (last checkpoint seen ${previous.seenAt}: ${previous.size} entries, root ${previous.root})`
+      : '';
+  return new OpError(
+    'AuditCorrupt',
+    `AUDIT LOG TAMPERING on ${endpoint}: ${what}${since}. If you have investigated and accept the host's log as it is now, run \`op-dbus audit witness --forget\`; to run one command anyway, set OP_DBUS_WITNESS=off`,
+    { dbus: { service: BUS_NAME } },
+    { witness: 'tampered', endpoint, what, previous },
+  );
+}
+
+/**
+ * Asks the core for its checkpoint, checks the signature, and checks that it extends the last one this
+ * client saw from the host (a consistency proof). Throws AuditCorrupt on any sign of a rewrite; saves the
+ * new checkpoint otherwise.
+ */
+export async function witnessCheck(
+  client: ManagerClient,
+  store: WitnessStore,
+  endpoint: string,
+): Promise<WitnessOutcome> {
+  let cp: AuditCheckpointResponse;
+  const previous = store.get(endpoint);
+  try {
+    cp = await client.call('AuditCheckpoint', {});
+  } catch (e) {
+    if (e instanceof OpError && e.code === 'AuditCorrupt') {
+      throw tampered(endpoint, `the core refuses to sign a checkpoint: ${e.message}`, previous);
+    }
+    if (e instanceof OpError && (e.code === 'NotAuthorized' || e.code === 'DBusCallFailed')) {
+      return { status: 'skipped', reason: e.message };
+    }
+    throw e;
+  }
+  const key = parseVerifierKey(cp.verifierKey);
+  if (!key.ok) throw tampered(endpoint, `the core's verifier key is not valid: ${key.reason}`, previous);
+  const opened = openCheckpoint(cp.note, key.verifier);
+  if (!opened.ok)
+    throw tampered(endpoint, `the core's checkpoint does not verify: ${opened.reason}`, previous);
+  const now = opened.checkpoint;
+  const record: WitnessRecord = {
+    endpoint,
+    verifierKey: cp.verifierKey,
+    origin: now.origin,
+    size: now.size,
+    root: now.root.toString('base64'),
+    note: cp.note,
+    seenAt: new Date().toISOString(),
+  };
+  if (previous === undefined) {
+    store.put(record);
+    return { status: 'first-seen', record };
+  }
+  if (previous.verifierKey !== cp.verifierKey) {
+    throw tampered(
+      endpoint,
+      `the core now signs with another key (${cp.verifierKey}, was ${previous.verifierKey})`,
+      previous,
+    );
+  }
+  const oldRoot = strictBase64(previous.root) ?? Buffer.alloc(0);
+  if (now.size < previous.size) {
+    throw tampered(endpoint, `the log shrank from ${previous.size} to ${now.size} entries`, previous);
+  }
+  if (now.size === previous.size) {
+    if (!now.root.equals(oldRoot)) {
+      throw tampered(
+        endpoint,
+        `the tree of ${now.size} entries has another root than before: history was rewritten`,
+        previous,
+      );
+    }
+    return { status: 'unchanged', record: previous };
+  }
+  if (previous.size > 0) {
+    let proof: Buffer[];
+    try {
+      const r = await client.call('AuditConsistency', { oldSize: previous.size, newSize: now.size });
+      proof = r.proof.map((h) => Buffer.from(h, 'base64'));
+    } catch (e) {
+      if (e instanceof OpError && e.code !== 'AuditCorrupt' && e.code !== 'InvalidArgument') throw e;
+      throw tampered(
+        endpoint,
+        `the core cannot prove its log extends the one seen before: ${e instanceof Error ? e.message : String(e)}`,
+        previous,
+      );
+    }
+    const ok = verifyConsistency(previous.size, now.size, oldRoot, now.root, proof);
+    if (!ok.ok) {
+      throw tampered(
+        endpoint,
+        `the log of ${now.size} entries is not an extension of the ${previous.size} entries seen before (${ok.reason}): history was rewritten`,
+        previous,
+      );
+    }
+  }
+  store.put(record);
+  return { status: 'consistent', record, previous };
+}
+
+/**
+ * The witness for a console process (serve, the Electron main): the same store, host identity and
+ * OP_DBUS_WITNESS=off switch as the CLI; the outcome becomes a report for the renderer instead of an exit code.
+ */
+export function witnessReporter(
+  client: () => Promise<ManagerClient>,
+  env: NodeJS.ProcessEnv = process.env,
+): () => Promise<WitnessReport> {
+  return async () => {
+    const c = await client();
+    return witnessReport(() => witnessCheck(c, new WitnessStore(witnessDir(env)), c.endpoint), {
+      endpoint: c.endpoint,
+      off: env['OP_DBUS_WITNESS'] === 'off',
+    });
+  };
+}

@@ -1,0 +1,202 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { auditMethods } from '../audit/audit-methods.js';
+import type { Checkpointer } from '../audit/checkpointer.js';
+import { openAudit } from '../audit/layout.js';
+import type { AuditLog } from '../audit/log.js';
+import { describeAuditMechanics, OpError } from '../../common/contract/index.js';
+import { connectBus, connectSystemBus, type MessageBus } from '../../common/dbus/calls.js';
+import { HALT_POINTS, StateEngine, type HaltPoint } from '../engine/engine.js';
+import { ApplyJournal } from '../engine/journal.js';
+import { PluginRegistry } from '../engine/registry.js';
+import { HostnamePlugin } from '../../../plugins/hostname/index.js';
+import { chooseAuthority, type Authority } from './authority.js';
+import { DataDirLock } from './data-dir-lock.js';
+import { collectStats, placeCore, type MetricsSource } from '../metrics/stats.js';
+import { readTopology, topologyJson } from '../../common/topology/index.js';
+import { PluginStateSnapshots, prepareDataDir, type StorageLayout } from '../storage/index.js';
+import { startPrivateBus, type PrivateBus } from './private-bus.js';
+import { Manager1Service } from './service.js';
+
+export interface CoreOptions {
+  dataDir: string;
+  /**
+   * The pkexec path: serve Manager1 on a private bus in this directory for this user instead of
+   * the system bus (which still carries polkit and the plugins' services), and stop when the
+   * process that started the core goes away.
+   */
+  privateBus?: { dir: string; uid: number } | undefined;
+  /** The sysfs tree the topology and placement read (tests point it at a fixture). */
+  sysfsRoot?: string;
+  authority?: Authority;
+  haltAt?: HaltPoint | undefined;
+  log?: (line: string) => void;
+}
+
+export interface RunningCore {
+  stop(): Promise<void>;
+}
+
+/** Starts the core: audit log, journal recovery, the plugins, and org.opdbus.Manager1 on the system bus. */
+export async function startCore(o: CoreOptions): Promise<RunningCore> {
+  const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  // a core that is stopping (e.g. the previous pkexec session's) gets a few seconds to let go
+  const lock = await DataDirLock.acquireWaiting(o.dataDir, 5000);
+  let storage: StorageLayout;
+  try {
+    // subvolumes, compression and no-CoW on BTRFS; the same directories elsewhere
+    storage = prepareDataDir(o.dataDir, {
+      compressionLevel: zstdLevelFromEnv(process.env['OP_DBUS_STORAGE_ZSTD_LEVEL']),
+    });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  log(`storage: ${storage.mode} on ${storage.filesystem.type}`);
+  const placement = placeCore(o.sysfsRoot ?? '/sys', process.env['OP_DBUS_PLACEMENT'] !== 'off');
+  log(`placement: ${placement.reason}`);
+  const metricsSource: MetricsSource = {
+    dataDir: o.dataDir,
+    storage: { mode: storage.mode, filesystem: storage.filesystem.type },
+  };
+  for (const w of storage.warnings) log(`storage: ${w}`);
+  let audit: AuditLog;
+  let checkpointer: Checkpointer;
+  try {
+    ({ log: audit, checkpointer } = openAudit(o.dataDir, process.env, (e) =>
+      log(`audit checkpoint: ${e instanceof Error ? e.message : String(e)}`),
+    ));
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  const opened = audit;
+  // Boots while the core connects to the bus, so the first plan does not wait for it.
+  opened.startWriterThread();
+  // Asked each time: a writer thread that stops hands its work to the core's own thread.
+  metricsSource.audit = () => opened.mechanics;
+  log(`audit log: ${describeAuditMechanics(opened.mechanics)}`);
+  let bus: MessageBus | undefined;
+  let privateBus: PrivateBus | undefined;
+  let serviceBus: MessageBus | undefined;
+  try {
+    bus = await connectSystemBus();
+    const connected = bus;
+    if (o.privateBus !== undefined) {
+      privateBus = await startPrivateBus(o.privateBus.dir, o.privateBus.uid);
+      serviceBus = await connectBus(privateBus.address);
+    }
+    const authority =
+      o.authority ??
+      (await chooseAuthority(bus, privateBus === undefined ? 'system-bus-name' : 'unix-process'));
+    log(`authorisation: ${authority.constructor.name}`);
+    const registry = new PluginRegistry([new HostnamePlugin(() => connected)]);
+    const engine = new StateEngine({
+      registry,
+      // group commit: entries that arrive together share one transaction; each resolves once committed
+      audit: { record: (entry) => audit.appendQueued(entry) },
+      journal: new ApplyJournal(o.dataDir),
+      snapshots: new PluginStateSnapshots(storage),
+      dataDir: o.dataDir,
+      haltAt: o.haltAt,
+      onProgress: (p) => service.emit('ApplyProgress', p),
+    });
+    const service = new Manager1Service({
+      bus: serviceBus ?? bus,
+      authority,
+      onDenied: (actor, method, reason) =>
+        void audit
+          .appendQueued({ kind: 'auth-denied', actor, plugin: null, summary: `denied ${method}: ${reason}` })
+          .catch((e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`)),
+      handlers: {
+        Query: (req, actor) => engine.query(req.plugins, actor),
+        Schema: () => ({ schema: registry.documentSchema() }),
+        Stats: () => collectStats(metricsSource, placement),
+        Topology: () => topologyJson(readTopology(o.sysfsRoot ?? '/sys')),
+        Plan: (req, actor) => engine.plan(req.document, req.file, actor),
+        Approve: (req, actor) => engine.approve(req.planId, req.hash, actor),
+        Apply: (req, actor) => engine.apply(req.planId, req.hash, actor),
+        Verify: (req, actor) => engine.verify(req.document, req.file, actor),
+        ...auditMethods(audit, checkpointer),
+      },
+    });
+    // recover before taking the name: clients reach the core only once the host is consistent
+    const recovered = await engine.recover();
+    if (recovered !== undefined) log(recovered);
+    await service.claimName();
+    const servedOn = privateBus?.address ?? process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'the system bus';
+    if (o.privateBus !== undefined && privateBus !== undefined) {
+      // the client that ran pkexec waits for this file, then connects
+      writeFileSync(join(o.privateBus.dir, 'address'), `${privateBus.address}\n`, { mode: 0o644 });
+    }
+    log(`op-dbus core ready on ${servedOn}, data in ${o.dataDir}`);
+    // live metrics are pushed as signals: clients listen, nobody polls the core
+    const metrics = setInterval(() => {
+      try {
+        service.emit('Metrics', collectStats(metricsSource, placement));
+      } catch (e) {
+        log(`metrics: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }, metricsIntervalMs(process.env['OP_DBUS_METRICS_INTERVAL_MS']));
+    metrics.unref();
+    const pb = privateBus;
+    const sb = serviceBus;
+    return {
+      async stop() {
+        clearInterval(metrics);
+        await service.release();
+        sb?.disconnect();
+        pb?.stop();
+        connected.disconnect();
+        checkpointer.stop();
+        audit.close();
+        lock.release();
+      },
+    };
+  } catch (e) {
+    serviceBus?.disconnect();
+    privateBus?.stop();
+    bus?.disconnect();
+    checkpointer.stop();
+    audit.close();
+    lock.release();
+    throw e;
+  }
+}
+
+/** Reads the test-only halt point from the environment, refusing unknown names. */
+export function haltPointFromEnv(value: string | undefined): HaltPoint | undefined {
+  if (value === undefined || value === '') return undefined;
+  if ((HALT_POINTS as readonly string[]).includes(value)) return value as HaltPoint;
+  throw new OpError(
+    'InvalidArgument',
+    `OP_DBUS_TEST_HALT_AT must be one of ${HALT_POINTS.join(', ')}, not "${value}"`,
+  );
+}
+
+/** The zstd level for the compressed parts of the data dir (OP_DBUS_STORAGE_ZSTD_LEVEL, default 3). */
+function zstdLevelFromEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const level = Number(value);
+  if (!Number.isInteger(level)) {
+    throw new OpError(
+      'InvalidArgument',
+      `OP_DBUS_STORAGE_ZSTD_LEVEL must be an integer 1-15, not "${value}"`,
+    );
+  }
+  return level;
+}
+
+/** How often the Metrics signal goes out (OP_DBUS_METRICS_INTERVAL_MS, default 5 s, at least 100 ms). */
+function metricsIntervalMs(value: string | undefined): number {
+  if (value === undefined || value === '') return 5000;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 100) {
+    throw new OpError(
+      'InvalidArgument',
+      `OP_DBUS_METRICS_INTERVAL_MS must be an integer ≥ 100, not "${value}"`,
+    );
+  }
+  return ms;
+}

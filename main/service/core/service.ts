@@ -1,0 +1,153 @@
+import dbus from 'dbus-next';
+import { z } from 'zod';
+import {
+  BUS_NAME,
+  ERROR_NAME_PREFIX,
+  INTERFACE_NAME,
+  Manager1,
+  OBJECT_PATH,
+  OpError,
+  introspectionXml,
+  Signals,
+  type AuditActor,
+  type SignalName,
+  type MethodName,
+} from '../../common/contract/index.js';
+import { callerCredentials, type Message, type MessageBus } from '../../common/dbus/calls.js';
+import { issuePointer } from '../engine/document.js';
+import type { Authority, Caller } from './authority.js';
+
+/** The D-Bus header flag by which a caller says it can answer an authentication prompt. */
+const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
+
+/** What each Manager1 method does once the request is valid and the caller authorised. */
+export type Handlers = {
+  [M in MethodName]: (
+    request: z.output<(typeof Manager1)[M]['request']>,
+    actor: AuditActor,
+  ) => Promise<unknown> | unknown;
+};
+
+export interface ServiceOptions {
+  bus: MessageBus;
+  authority: Authority;
+  handlers: Handlers;
+  /** Records a refused call (kind auth-denied). */
+  onDenied: (actor: AuditActor, method: string, reason: string) => void;
+}
+
+/**
+ * org.opdbus.Manager1 on the bus. Built on dbus-next's raw method handler rather than its
+ * Interface class, because every call needs the sender's unique name for authorisation.
+ */
+export class Manager1Service {
+  private readonly handler = (msg: Message): boolean => this.onMessage(msg);
+
+  constructor(private readonly o: ServiceOptions) {}
+
+  /** Takes the well-known name; fails if another core already holds it. */
+  async claimName(): Promise<void> {
+    this.o.bus.addMethodHandler(this.handler);
+    const reply = await this.o.bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
+    if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
+      this.o.bus.removeMethodHandler(this.handler);
+      throw new OpError('Internal', `${BUS_NAME} is already owned on this bus: another core is running`, {
+        dbus: { service: BUS_NAME },
+      });
+    }
+  }
+
+  /** Sends one of the contract's signals (a JSON string, like every payload). */
+  emit<S extends SignalName>(name: S, payload: z.input<(typeof Signals)[S]>): void {
+    this.o.bus.send(
+      dbus.Message.newSignal(OBJECT_PATH, INTERFACE_NAME, name, 's', [JSON.stringify(payload)]),
+    );
+  }
+
+  async release(): Promise<void> {
+    this.o.bus.removeMethodHandler(this.handler);
+    await this.o.bus.releaseName(BUS_NAME).catch(() => undefined);
+  }
+
+  private onMessage(msg: Message): boolean {
+    if (msg.path !== OBJECT_PATH) return false;
+    if (msg.interface === 'org.freedesktop.DBus.Introspectable' && msg.member === 'Introspect') {
+      this.o.bus.send(dbus.Message.newMethodReturn(msg, 's', [introspectionXml()]));
+      return true;
+    }
+    if (msg.interface === 'org.freedesktop.DBus.Peer' && msg.member === 'Ping') {
+      this.o.bus.send(dbus.Message.newMethodReturn(msg, '', []));
+      return true;
+    }
+    if (msg.interface !== INTERFACE_NAME && msg.interface !== undefined && msg.interface !== null)
+      return false;
+    if (!Object.hasOwn(Manager1, msg.member)) return false;
+    void this.dispatch(msg, msg.member as MethodName);
+    return true;
+  }
+
+  private async dispatch(msg: Message, method: MethodName): Promise<void> {
+    try {
+      const result = await this.run(msg, method);
+      this.o.bus.send(dbus.Message.newMethodReturn(msg, 's', [JSON.stringify(result)]));
+    } catch (e) {
+      const err =
+        e instanceof OpError
+          ? e
+          : new OpError(
+              'Internal',
+              `internal error in ${method}: ${e instanceof Error ? e.message : String(e)}`,
+            );
+      // dbus-next's typings say string; it takes the call message, as its own code does
+      const reply = (dbus.Message.newError as unknown as (m: Message, name: string, text: string) => Message)(
+        msg,
+        ERROR_NAME_PREFIX + err.code,
+        JSON.stringify(err.toPayload()),
+      );
+      this.o.bus.send(reply);
+    }
+  }
+
+  private async run(msg: Message, method: MethodName): Promise<unknown> {
+    if (msg.signature !== 's' || typeof msg.body[0] !== 'string') {
+      throw new OpError(
+        'InvalidArgument',
+        `${method} takes one JSON string (signature "s"), got "${msg.signature}"`,
+      );
+    }
+    const spec = Manager1[method];
+    const { uid, pid } = await callerCredentials(this.o.bus, msg.sender);
+    const caller: Caller = {
+      sender: msg.sender,
+      uid,
+      pid,
+      interactive: (msg.flags & ALLOW_INTERACTIVE_AUTHORIZATION) !== 0,
+    };
+    const decision = await this.o.authority.authorize(caller, spec.action);
+    const actor: AuditActor = { uid: caller.uid, subject: caller.sender, action: decision.actionId };
+    if (!decision.allowed) {
+      this.o.onDenied(actor, method, decision.reason);
+      throw new OpError('NotAuthorized', `not authorised: ${decision.actionId} (${decision.reason})`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(msg.body[0]);
+    } catch (e) {
+      throw new OpError(
+        'InvalidArgument',
+        `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    const parsed = spec.request.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const pointer = issue === undefined ? '' : issuePointer('', issue);
+      throw new OpError('InvalidArgument', `${method} request: ${issue?.message ?? 'invalid'}`, { pointer });
+    }
+    const handler = this.o.handlers[method] as (
+      req: unknown,
+      actor: AuditActor,
+    ) => Promise<unknown> | unknown;
+    return await handler(parsed.data, actor);
+  }
+}
