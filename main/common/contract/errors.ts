@@ -17,6 +17,13 @@ export const ErrorCode = z.enum([
   'VerifyFailed',
   'NotAuthorized',
   'AuditCorrupt',
+  'PermissionDenied',
+  'DependencyCycle',
+  'PluginFailed',
+  'Cancelled',
+  'DeadlineExceeded',
+  'NotConfirmed',
+  'NothingApplied',
   'Internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

@@ -25,7 +25,8 @@ export interface Decision {
  * before it touches anything.
  */
 export interface Authority {
-  authorize(caller: Caller, action: Action): Promise<Decision>;
+  /** details go to polkit as CheckAuthorization's details (rules read them with `action.lookup(key)`). */
+  authorize(caller: Caller, action: Action, details?: Readonly<Record<string, string>>): Promise<Decision>;
 }
 
 /** The polkit action id of one of our actions. */
@@ -86,7 +87,11 @@ export class PolkitAuthority implements Authority {
     ];
   }
 
-  async authorize(caller: Caller, action: Action): Promise<Decision> {
+  async authorize(
+    caller: Caller,
+    action: Action,
+    details: Readonly<Record<string, string>> = {},
+  ): Promise<Decision> {
     const id = actionId(action);
     let result: unknown;
     try {
@@ -94,7 +99,7 @@ export class PolkitAuthority implements Authority {
         ...POLKIT,
         member: 'CheckAuthorization',
         signature: '(sa{sv})sa{ss}us',
-        body: [this.subject(caller), id, {}, caller.interactive ? ALLOW_USER_INTERACTION : 0, ''],
+        body: [this.subject(caller), id, { ...details }, caller.interactive ? ALLOW_USER_INTERACTION : 0, ''],
         // an interactive check waits for the person at the agent's password prompt
         timeoutMs: caller.interactive ? 5 * 60_000 : 25_000,
       });
@@ -106,9 +111,9 @@ export class PolkitAuthority implements Authority {
         reason: `polkit did not answer: ${e instanceof Error ? e.message : String(e)}`,
       };
     }
-    const [authorized, challenge, details] = result as [boolean, boolean, Record<string, string>];
+    const [authorized, challenge, answer] = result as [boolean, boolean, Record<string, string>];
     if (authorized)
-      return { allowed: true, actionId: id, reason: `polkit: ${details['polkit.result'] ?? 'yes'}` };
+      return { allowed: true, actionId: id, reason: `polkit: ${answer['polkit.result'] ?? 'yes'}` };
     return {
       allowed: false,
       actionId: id,

@@ -28,10 +28,19 @@ export type Handlers = {
   ) => Promise<unknown> | unknown;
 };
 
+/**
+ * What polkit is told about a call beyond its action, computed from the validated request (e.g. the
+ * plugins an apply touches, so a rules file can allow `lxc` and refuse `net`).
+ */
+export type AuthorizationDetails = {
+  [M in MethodName]?: (request: z.output<(typeof Manager1)[M]['request']>) => Record<string, string>;
+};
+
 export interface ServiceOptions {
   bus: MessageBus;
   authority: Authority;
   handlers: Handlers;
+  authorizationDetails?: AuthorizationDetails;
   /** Records a refused call (kind auth-denied). */
   onDenied: (actor: AuditActor, method: string, reason: string) => void;
 }
@@ -115,7 +124,7 @@ export class Manager1Service {
         `${method} takes one JSON string (signature "s"), got "${msg.signature}"`,
       );
     }
-    const spec = Manager1[method];
+    const body = msg.body[0];
     const { uid, pid } = await callerCredentials(this.o.bus, msg.sender);
     const caller: Caller = {
       sender: msg.sender,
@@ -123,31 +132,53 @@ export class Manager1Service {
       pid,
       interactive: (msg.flags & ALLOW_INTERACTIVE_AUTHORIZATION) !== 0,
     };
-    const decision = await this.o.authority.authorize(caller, spec.action);
+    const detailsOf = this.o.authorizationDetails?.[method] as
+      ((req: unknown) => Record<string, string>) | undefined;
+    // Where polkit needs details of the request, the request is read first; elsewhere nothing of it is
+    // looked at before the caller is authorised.
+    let request: unknown;
+    if (detailsOf !== undefined) request = this.parseRequest(body, method);
+    const actor = await this.authorizeCaller(caller, method, detailsOf?.(request));
+    if (detailsOf === undefined) request = this.parseRequest(body, method);
+    const handler = this.o.handlers[method] as (
+      req: unknown,
+      actor: AuditActor,
+    ) => Promise<unknown> | unknown;
+    return await handler(request, actor);
+  }
+
+  /** polkit's answer for this caller and method; a refusal is audited and thrown. */
+  private async authorizeCaller(
+    caller: Caller,
+    method: MethodName,
+    details: Record<string, string> | undefined,
+  ): Promise<AuditActor> {
+    const decision = await this.o.authority.authorize(caller, Manager1[method].action, details);
     const actor: AuditActor = { uid: caller.uid, subject: caller.sender, action: decision.actionId };
     if (!decision.allowed) {
       this.o.onDenied(actor, method, decision.reason);
       throw new OpError('NotAuthorized', `not authorised: ${decision.actionId} (${decision.reason})`);
     }
+    return actor;
+  }
+
+  /** The request JSON, validated by the method's schema; errors name the pointer. */
+  private parseRequest(body: string, method: MethodName): unknown {
     let raw: unknown;
     try {
-      raw = JSON.parse(msg.body[0]);
+      raw = JSON.parse(body);
     } catch (e) {
       throw new OpError(
         'InvalidArgument',
         `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`,
       );
     }
-    const parsed = spec.request.safeParse(raw);
+    const parsed = Manager1[method].request.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const pointer = issue === undefined ? '' : issuePointer('', issue);
       throw new OpError('InvalidArgument', `${method} request: ${issue?.message ?? 'invalid'}`, { pointer });
     }
-    const handler = this.o.handlers[method] as (
-      req: unknown,
-      actor: AuditActor,
-    ) => Promise<unknown> | unknown;
-    return await handler(parsed.data, actor);
+    return parsed.data;
   }
 }
