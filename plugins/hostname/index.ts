@@ -1,23 +1,23 @@
 import { z } from 'zod';
-import type { PluginDiff, ResourceDiff } from '../../main/common/contract/index.js';
 import {
-  callMethod,
-  getAllProperties,
-  nameReachable,
-  type MessageBus,
-} from '../../main/common/dbus/calls.js';
-import type {
-  ApplyContext,
-  Availability,
-  PluginVerifyResult,
-  StatePlugin,
-} from '../../main/service/engine/plugin.js';
+  definePlugin,
+  pointer,
+  type Availability,
+  type PluginBus,
+  type PluginContext,
+  type ResourceDiff,
+  type SectionDiff,
+  type StatePlugin,
+  type VerifyResult,
+} from '../../main/sdk/index.js';
 
 const SERVICE = 'org.freedesktop.hostname1';
 const PATH = '/org/freedesktop/hostname1';
 const IFACE = 'org.freedesktop.hostname1';
 
-const hostnameLabel = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+const label = '(?!-)[A-Za-z0-9-]{1,63}(?<!-)';
+/** "" (remove it) or dot-separated labels; a JSON Schema pattern, so it is data the engine checks with ajv. */
+const hostname = new RegExp(`^$|^${label}(\\.${label})*$`);
 
 /** The `hostname` section: each key maps to one hostname1 property and its setter. */
 export const HostnameSection = z
@@ -25,8 +25,10 @@ export const HostnameSection = z
     static_hostname: z
       .string()
       .max(64)
-      .refine((s) => s === '' || s.split('.').every((l) => hostnameLabel.test(l)), {
-        message: 'not a valid hostname (letters, digits and "-" in dot-separated labels of 1-63 characters)',
+      .regex(hostname)
+      .meta({
+        'x-error':
+          'not a valid hostname (letters, digits and "-" in dot-separated labels of 1-63 characters)',
       })
       .optional()
       .describe('The static hostname (/etc/hostname); "" removes it.'),
@@ -77,34 +79,20 @@ const PROPERTIES: Record<Key, { property: string; setter: string }> = {
 };
 const KEYS = Object.keys(PROPERTIES) as Key[];
 
-/** The hostname plugin: systemd-hostnamed's org.freedesktop.hostname1 over D-Bus. */
-export class HostnamePlugin implements StatePlugin<HostnameSection, HostnameSection> {
-  readonly name = 'hostname';
-  readonly version = '1.0.0';
-  readonly schema = HostnameSection;
-
-  constructor(private readonly bus: () => MessageBus) {}
-
-  async available(): Promise<Availability> {
+/** The hostname plugin: systemd-hostnamed's org.freedesktop.hostname1, through the bus its manifest allows. */
+const hostnamePlugin: StatePlugin<HostnameSection, HostnameSection> = {
+  async available(ctx: PluginContext): Promise<Availability> {
     try {
-      if (await nameReachable(this.bus(), SERVICE)) return { available: true };
+      if (await ctx.bus.reachable(SERVICE)) return { available: true };
       return { available: false, reason: `${SERVICE} is neither running nor activatable on the system bus` };
     } catch (e) {
       return { available: false, reason: e instanceof Error ? e.message : String(e) };
     }
-  }
+  },
 
-  async query(): Promise<HostnameSection> {
-    const props = await getAllProperties(this.bus(), SERVICE, PATH, IFACE);
-    const state: HostnameSection = {};
-    for (const key of KEYS) {
-      const v = props[PROPERTIES[key].property];
-      if (typeof v === 'string') (state as Record<Key, string>)[key] = v;
-    }
-    return state;
-  }
+  query: (ctx) => query(ctx.bus),
 
-  diff(current: HostnameSection, desired: HostnameSection): PluginDiff {
+  diff(current: HostnameSection, desired: HostnameSection): Promise<SectionDiff> {
     const resources: ResourceDiff[] = [];
     for (const key of KEYS) {
       const want = desired[key];
@@ -113,62 +101,82 @@ export class HostnamePlugin implements StatePlugin<HostnameSection, HostnameSect
       resources.push({
         id: key,
         action: have === want ? 'noop' : 'modify',
-        changes: have === want ? [] : [{ path: `/plugins/hostname/${key}`, before: have, after: want }],
+        changes:
+          have === want ? [] : [{ path: pointer('plugins', 'hostname', key), before: have, after: want }],
       });
     }
-    return { plugin: this.name, resources };
-  }
+    return Promise.resolve({ resources });
+  },
 
-  async checkpoint(desired: HostnameSection): Promise<HostnameSection> {
-    const current = await this.query();
+  async checkpoint(desired: HostnameSection, ctx: PluginContext): Promise<HostnameSection> {
+    const current = await query(ctx.bus);
     const cp: HostnameSection = {};
     for (const key of KEYS)
       if (desired[key] !== undefined) (cp as Record<Key, string>)[key] = current[key] ?? '';
     return cp;
-  }
+  },
 
-  async apply(diff: PluginDiff, _desired: HostnameSection, ctx: ApplyContext): Promise<{ changed: number }> {
+  async apply(
+    diff: SectionDiff,
+    _desired: HostnameSection,
+    ctx: PluginContext,
+  ): Promise<{ changed: number }> {
     let changed = 0;
     for (const r of diff.resources) {
       if (r.action === 'noop') continue;
       ctx.signal.throwIfAborted();
       const change = r.changes[0];
       if (change === undefined || typeof change.after !== 'string') continue;
-      await this.set(r.id as Key, change.after);
+      await set(ctx.bus, r.id as Key, change.after);
       ctx.progress(`${r.id} set`);
       changed++;
     }
     return { changed };
-  }
+  },
 
-  async verify(desired: HostnameSection): Promise<PluginVerifyResult> {
-    const current = await this.query();
-    const drift: PluginVerifyResult['drift'] = [];
+  async verify(desired: HostnameSection, ctx: PluginContext): Promise<VerifyResult> {
+    const current = await query(ctx.bus);
+    const drift: VerifyResult['drift'] = [];
     for (const key of KEYS) {
       const want = desired[key];
       if (want !== undefined && (current[key] ?? '') !== want) {
-        drift.push({ path: `/plugins/hostname/${key}`, expected: want, actual: current[key] ?? '' });
+        drift.push({ path: pointer('plugins', 'hostname', key), expected: want, actual: current[key] ?? '' });
       }
     }
     return { drift };
-  }
+  },
 
-  async rollback(checkpoint: HostnameSection): Promise<void> {
-    const current = await this.query();
+  async rollback(checkpoint: HostnameSection, ctx: PluginContext): Promise<void> {
+    const current = await query(ctx.bus);
     for (const key of KEYS) {
       const was = checkpoint[key];
-      if (was !== undefined && (current[key] ?? '') !== was) await this.set(key, was);
+      if (was !== undefined && (current[key] ?? '') !== was) await set(ctx.bus, key, was);
     }
-  }
+  },
+};
 
-  private async set(key: Key, value: string): Promise<void> {
-    await callMethod(this.bus(), {
-      destination: SERVICE,
-      path: PATH,
-      interface: IFACE,
-      member: PROPERTIES[key].setter,
-      signature: 'sb',
-      body: [value, false],
-    });
+async function query(bus: PluginBus): Promise<HostnameSection> {
+  const props = await bus.getAll(SERVICE, PATH, IFACE);
+  const state: HostnameSection = {};
+  for (const key of KEYS) {
+    const v = props[PROPERTIES[key].property];
+    if (typeof v === 'string') (state as Record<Key, string>)[key] = v;
   }
+  return state;
 }
+
+async function set(bus: PluginBus, key: Key, value: string): Promise<void> {
+  await bus.call({
+    destination: SERVICE,
+    path: PATH,
+    interface: IFACE,
+    member: PROPERTIES[key].setter,
+    signature: 'sb',
+    body: [value, false],
+  });
+}
+
+export default definePlugin({
+  schema: z.toJSONSchema(HostnameSection, { io: 'input' }) as Record<string, unknown>,
+  plugin: hostnamePlugin,
+});

@@ -4,7 +4,7 @@ import { OpError, type Plan } from '../../common/contract/index.js';
 import { readTopology, topologyJson, topologyText } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
 import { EXIT, print, readDocument, withClient, type JsonFlag } from './io.js';
-import { applyText, planText, queryText, statsText, verifyText } from './render.js';
+import { applyText, driftText, planText, pluginsText, queryText, statsText, verifyText } from './render.js';
 
 async function confirm(plan: Plan): Promise<boolean> {
   if (!process.stdin.isTTY) {
@@ -56,45 +56,71 @@ export function clientCommands(program: Command): void {
 
   program
     .command('apply')
-    .description('plan, ask for approval, apply, verify; roll back on failure')
+    .description(
+      'plan, ask for approval, apply, verify; roll back on failure (Ctrl-C cancels and rolls back)',
+    )
     .argument('<file>', 'desired-state document (JSON with comments)')
     .option('-y, --yes', 'approve without asking')
     .option('--plan-hash <sha256>', 'apply only if the plan is exactly this one (e.g. reviewed earlier)')
+    .option(
+      '--confirm-irreversible',
+      "confirm each of the plan's irreversible changes (listed before it runs)",
+    )
     .option('--json', 'machine-readable output')
-    .action(async (file: string, o: JsonFlag & { yes?: boolean; planHash?: string }) => {
-      const document = readDocument(file);
-      await withClient(async (c) => {
-        const plan = await c.call('Plan', { document, file });
-        if (o.json !== true) process.stderr.write(planText(plan) + '\n');
-        if (o.planHash !== undefined && o.planHash !== plan.hash) {
-          throw new OpError(
-            'StalePlan',
-            `the plan is now ${plan.hash}, not the reviewed ${o.planHash}: the host or the file changed; review the new plan`,
-            { file },
-          );
-        }
-        if (!plan.hasChanges) {
-          print(o.json, { plan, apply: null }, 'Nothing to apply.');
-          return;
-        }
-        if (o.yes !== true && o.planHash === undefined && !(await confirm(plan))) {
-          throw new OpError('NotApproved', 'not applied: the plan was not approved');
-        }
-        // a person at a terminal can answer polkit's password prompt (auth_admin_keep for apply)
-        const interactive = process.stdin.isTTY;
-        await c.call('Approve', { planId: plan.id, hash: plan.hash }, { interactive });
-        const stop =
-          o.json === true
-            ? () => undefined
-            : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
-        try {
-          const result = await c.call('Apply', { planId: plan.id, hash: plan.hash }, { interactive });
-          print(o.json, { plan, apply: result }, applyText(result));
-        } finally {
-          stop();
-        }
-      });
-    });
+    .action(
+      async (
+        file: string,
+        o: JsonFlag & { yes?: boolean; planHash?: string; confirmIrreversible?: boolean },
+      ) => {
+        const document = readDocument(file);
+        await withClient(async (c) => {
+          const plan = await c.call('Plan', { document, file });
+          if (o.json !== true) process.stderr.write(planText(plan) + '\n');
+          if (o.planHash !== undefined && o.planHash !== plan.hash) {
+            throw new OpError(
+              'StalePlan',
+              `the plan is now ${plan.hash}, not the reviewed ${o.planHash}: the host or the file changed; review the new plan`,
+              { file },
+            );
+          }
+          if (!plan.hasChanges) {
+            print(o.json, { plan, apply: null }, 'Nothing to apply.');
+            return;
+          }
+          if (o.yes !== true && o.planHash === undefined && !(await confirm(plan))) {
+            throw new OpError('NotApproved', 'not applied: the plan was not approved');
+          }
+          // a person at a terminal can answer polkit's password prompt (auth_admin_keep for apply)
+          const interactive = process.stdin.isTTY;
+          await c.call('Approve', { planId: plan.id, hash: plan.hash }, { interactive });
+          const stop =
+            o.json === true
+              ? () => undefined
+              : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
+          // Ctrl-C asks the core to stop between steps and roll back; the apply's own answer says how it ended
+          const cancel = (): void => {
+            process.stderr.write('\n  … cancelling: the core stops at the next step and rolls back\n');
+            void c.call('Cancel', { planId: plan.id }).catch(() => undefined);
+          };
+          process.on('SIGINT', cancel);
+          try {
+            const result = await c.call(
+              'Apply',
+              {
+                planId: plan.id,
+                hash: plan.hash,
+                ...(o.confirmIrreversible === true ? { confirmIrreversible: plan.irreversible } : {}),
+              },
+              { interactive },
+            );
+            print(o.json, { plan, apply: result }, applyText(result));
+          } finally {
+            process.off('SIGINT', cancel);
+            stop();
+          }
+        });
+      },
+    );
 
   program
     .command('verify')
@@ -105,6 +131,58 @@ export function clientCommands(program: Command): void {
       const r = await withClient((c) => c.call('Verify', { document: readDocument(file), file }));
       print(o.json, r, verifyText(r));
       process.exitCode = r.inSync ? EXIT.ok : EXIT.changes;
+    });
+
+  program
+    .command('drift')
+    .description('compare the host with the last applied document (exit 0 in sync, 2 drift, 1 error)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: JsonFlag) => {
+      const r = await withClient((c) => c.call('Drift', {}));
+      print(o.json, r, driftText(r));
+      process.exitCode = r.inSync ? EXIT.ok : EXIT.changes;
+    });
+
+  program
+    .command('converge')
+    .description('re-apply the last applied document where the host drifted from it')
+    .option('--confirm-irreversible', 'confirm the irreversible changes a converge would make')
+    .option('--json', 'machine-readable output')
+    .action(async (o: JsonFlag & { confirmIrreversible?: boolean }) => {
+      await withClient(async (c) => {
+        const interactive = process.stdin.isTTY;
+        const stop =
+          o.json === true
+            ? () => undefined
+            : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
+        try {
+          // confirming means naming each irreversible change: a dry run says which the converge would make
+          const confirmIrreversible =
+            o.confirmIrreversible === true
+              ? (await c.call('Converge', { dryRun: true })).plan.irreversible
+              : [];
+          const r = await c.call('Converge', { confirmIrreversible }, { interactive });
+          print(
+            o.json,
+            r,
+            r.apply === null
+              ? `In sync with applied plan ${r.planHash}: nothing to converge.`
+              : `Converged to applied plan ${r.planHash}:\n${planText(r.plan)}\n${applyText(r.apply)}`,
+          );
+        } finally {
+          stop();
+        }
+      });
+    });
+
+  const plugin = program.command('plugin').description('the plugins the core found through their manifests');
+  plugin
+    .command('list')
+    .description('each plugin: version, source, order (after), permissions, available or why not')
+    .option('--json', 'machine-readable output')
+    .action(async (o: JsonFlag) => {
+      const r = await withClient((c) => c.call('Plugins', {}));
+      print(o.json, r, pluginsText(r));
     });
 
   program

@@ -1,4 +1,6 @@
 import type {
+  DriftResponse,
+  PluginsResponse,
   Stats,
   ApplyResponse,
   AuditListResponse,
@@ -26,6 +28,10 @@ export function planText(plan: Plan): string {
       for (const c of r.changes) lines.push(`      ${c.path}: ${show(c.before)} → ${show(c.after)}`);
     }
   }
+  if (plan.irreversible.length > 0) {
+    lines.push('', 'Irreversible (run last, only with --confirm-irreversible):');
+    for (const r of plan.irreversible) lines.push(`  ! ${r}`);
+  }
   lines.push('');
   lines.push(plan.hasChanges ? `Plan hash: ${plan.hash}` : `No changes. The host matches the document.`);
   return lines.join('\n');
@@ -36,7 +42,43 @@ export function applyText(r: ApplyResponse): string {
   const per = r.plugins.map(
     (p) => `  ${p.plugin}: ${p.changed} change(s), ${p.verified ? 'verified' : 'NOT verified'}`,
   );
-  return [`Applied plan ${r.hash} (audit entry ${r.auditSeq}):`, ...per].join('\n');
+  const irreversible = r.confirmedIrreversible.map((id) => `  ! ${id} (irreversible, confirmed)`);
+  return [`Applied plan ${r.hash} (audit entry ${r.auditSeq}):`, ...per, ...irreversible].join('\n');
+}
+
+/** The host against the last applied document. */
+export function driftText(r: DriftResponse): string {
+  if (r.planHash === null) return 'Nothing has been applied on this host yet: no drift to measure.';
+  const head = `Against applied plan ${r.planHash} (${r.appliedAt ?? '?'}${r.file !== undefined ? `, ${r.file}` : ''}):`;
+  if (r.inSync) return `${head}\n  in sync.`;
+  return [
+    head,
+    ...r.drift.map((d) => `  ${d.plugin} ${d.path}: applied ${show(d.expected)}, host has ${show(d.actual)}`),
+  ].join('\n');
+}
+
+/** The plugins the core found, in apply order, and what it refused. */
+export function pluginsText(r: PluginsResponse): string {
+  const lines: string[] = [];
+  for (const p of r.plugins) {
+    lines.push(
+      `${p.name} ${p.version} (${p.source})${p.after.length > 0 ? ` after ${p.after.join(', ')}` : ''}: ${p.available ? 'available' : `unavailable: ${p.why_not ?? ''}`}`,
+    );
+    for (const perm of p.permissions.dbus as {
+      name: string;
+      interface: string;
+      methods: string[];
+      properties: string;
+    }[]) {
+      lines.push(
+        `    may call ${perm.name} ${perm.interface}: ${perm.methods.length > 0 ? perm.methods.join(', ') : 'no methods'}; properties ${perm.properties}`,
+      );
+    }
+    for (const n of p.notes) lines.push(`    note: ${n}`);
+  }
+  for (const r2 of r.refused)
+    lines.push(`refused ${r2.dir}${r2.name !== undefined ? ` (${r2.name})` : ''}: ${r2.reason}`);
+  return lines.join('\n');
 }
 
 export function verifyText(r: VerifyResponse): string {

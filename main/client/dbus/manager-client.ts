@@ -30,6 +30,8 @@ const TIMEOUTS: Partial<Record<MethodName, number>> = {
   Apply: 10 * 60_000,
   Plan: 5 * 60_000,
   Verify: 5 * 60_000,
+  Drift: 5 * 60_000,
+  Converge: 10 * 60_000,
 };
 
 /** A typed client of org.opdbus.Manager1: requests and responses checked against the contract. */

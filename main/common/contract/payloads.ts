@@ -38,8 +38,11 @@ export const Plan = z.object({
   desired: z.record(z.string(), Json),
   /** The current state of those plugins when planned (secrets redacted). */
   current: z.record(z.string(), Json),
+  /** Per plugin, in the order the apply runs them (each after the plugins it names in `after`). */
   diffs: z.array(PluginDiff),
   hasChanges: z.boolean(),
+  /** `plugin/resource` of every irreversible change: they run last, and only when the apply confirms each. */
+  irreversible: z.array(z.string()).default([]),
   auditSeq: z.number().int(),
 });
 export type Plan = z.infer<typeof Plan>;
@@ -82,8 +85,19 @@ export const ApproveResponse = z.object({
 });
 export type ApproveResponse = z.infer<typeof ApproveResponse>;
 
-export const ApplyRequest = ApproveRequest;
-export type ApplyRequest = ApproveRequest;
+/** `plugin/resource` names of irreversible changes, as the plan lists them. */
+const IrreversibleConfirmation = z.array(z.string().max(1000)).max(10000);
+
+export const ApplyRequest = ApproveRequest.extend({
+  /** Every irreversible change of the plan, named: the core refuses the apply unless this lists each one. */
+  confirmIrreversible: IrreversibleConfirmation.optional(),
+}).strict();
+export type ApplyRequest = z.infer<typeof ApplyRequest>;
+
+/** Stops a running apply between two steps; what it applied is rolled back. */
+export const CancelRequest = z.object({ planId: z.string().max(100) }).strict();
+export const CancelResponse = z.object({ planId: z.string(), cancelled: z.boolean() });
+export type CancelResponse = z.infer<typeof CancelResponse>;
 
 export const PluginApplyResult = z.object({
   plugin: z.string(),
@@ -95,6 +109,8 @@ export const ApplyResponse = z.object({
   hash: z.string(),
   outcome: z.enum(['applied', 'nothing-to-do']),
   plugins: z.array(PluginApplyResult),
+  /** The irreversible changes the admin confirmed (and which ran last). */
+  confirmedIrreversible: z.array(z.string()).default([]),
   auditSeq: z.number().int(),
 });
 export type ApplyResponse = z.infer<typeof ApplyResponse>;
@@ -109,6 +125,61 @@ export const VerifyResponse = z.object({
 });
 export type VerifyResponse = z.infer<typeof VerifyResponse>;
 
+/** The host against the last applied document (kept with its plan hash), apart from any planned change. */
+export const DriftRequest = z.object({}).strict();
+export const DriftResponse = z.object({
+  /** Hash of the plan that applied the document drift is measured against; null when nothing was applied yet. */
+  planHash: z.string().nullable(),
+  appliedAt: z.string().nullable(),
+  file: z.string().optional(),
+  inSync: z.boolean(),
+  /** Each drifted value: `expected` as applied, `actual` as the host has it now. */
+  drift: z.array(Drift),
+  auditSeq: z.number().int(),
+});
+export type DriftResponse = z.infer<typeof DriftResponse>;
+
+/** Re-applies the last applied document where the host drifted from it. */
+export const ConvergeRequest = z
+  .object({
+    confirmIrreversible: IrreversibleConfirmation.optional(),
+    /** Only plan the converge (audited as a plan): what it would change, and its irreversible changes. */
+    dryRun: z.boolean().optional(),
+  })
+  .strict();
+export const ConvergeResponse = z.object({
+  /** The plan hash of the applied document being re-established. */
+  planHash: z.string(),
+  plan: Plan,
+  apply: ApplyResponse.nullable(),
+});
+export type ConvergeResponse = z.infer<typeof ConvergeResponse>;
+
+/** The plugins the core found, through their manifests. */
+export const PluginsRequest = z.object({}).strict();
+export const PluginInfo = z.object({
+  name: z.string(),
+  version: z.string(),
+  source: z.enum(['built-in', 'generated', 'community']),
+  description: z.string().optional(),
+  /** The plugins it is applied after (its `[dependencies] plugins`). */
+  after: z.array(z.string()),
+  /** Its `[permissions]`: the bus calls it may make. */
+  permissions: z.object({ dbus: z.array(Json) }),
+  deadline_s: z.number(),
+  available: z.boolean(),
+  why_not: z.string().optional(),
+  /** Things worth knowing that do not stop it (e.g. an `after` naming a plugin that is not installed). */
+  notes: z.array(z.string()).default([]),
+});
+export type PluginInfo = z.infer<typeof PluginInfo>;
+export const PluginsResponse = z.object({
+  plugins: z.array(PluginInfo),
+  /** Directories and plugins that were not loaded, and why. */
+  refused: z.array(z.object({ dir: z.string(), name: z.string().optional(), reason: z.string() })),
+});
+export type PluginsResponse = z.infer<typeof PluginsResponse>;
+
 export const AuditKind = z.enum([
   'query',
   'plan',
@@ -120,6 +191,7 @@ export const AuditKind = z.enum([
   'auth-denied',
   'plugin',
   'recovery',
+  'converge',
 ]);
 export type AuditKind = z.infer<typeof AuditKind>;
 
@@ -249,7 +321,7 @@ export type AuditPayloadResponse = z.infer<typeof AuditPayloadResponse>;
 export const ApplyProgress = z.object({
   planId: z.string(),
   plugin: z.string().nullable(),
-  step: z.enum(['start', 'checkpoint', 'apply', 'verify', 'rollback', 'done', 'failed']),
+  step: z.enum(['start', 'checkpoint', 'apply', 'verify', 'rollback', 'done', 'failed', 'cancelling']),
   message: z.string(),
 });
 export type ApplyProgress = z.infer<typeof ApplyProgress>;

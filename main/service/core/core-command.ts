@@ -1,7 +1,8 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { haltPointFromEnv, startCore } from './core.js';
+import { haltSpecFromEnv } from '../engine/halt-points.js';
+import { startCore } from './core.js';
 
 /** Where the core keeps its data when neither --data-dir nor OP_DBUS_DATA_DIR says. */
 export const DEFAULT_DATA_DIR = '/var/lib/op-dbus';
@@ -35,7 +36,7 @@ export function coreCommand(): Command {
       const core = await startCore({
         dataDir,
         privateBus,
-        haltAt: haltPointFromEnv(process.env['OP_DBUS_TEST_HALT_AT']),
+        haltAt: haltSpecFromEnv(process.env['OP_DBUS_TEST_HALT_AT']),
         // on the pkexec path stderr is the client's pipe, which goes away with it: log beside the bus
         ...(privateBus !== undefined ? { log: (line: string) => logBesideBus(privateBus.dir, line) } : {}),
       });

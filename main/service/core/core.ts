@@ -6,10 +6,11 @@ import { openAudit } from '../audit/layout.js';
 import type { AuditLog } from '../audit/log.js';
 import { describeAuditMechanics, OpError } from '../../common/contract/index.js';
 import { connectBus, connectSystemBus, type MessageBus } from '../../common/dbus/calls.js';
-import { HALT_POINTS, StateEngine, type HaltPoint } from '../engine/engine.js';
+import { StateEngine } from '../engine/engine.js';
+import type { HaltSpec } from '../engine/halt-points.js';
 import { ApplyJournal } from '../engine/journal.js';
 import { PluginRegistry } from '../engine/registry.js';
-import { HostnamePlugin } from '../../../plugins/hostname/index.js';
+import { builtinPluginDir, discoverPlugins, pluginPathFromEnv } from '../plugins/discover.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { collectStats, placeCore, type MetricsSource } from '../metrics/stats.js';
@@ -29,7 +30,9 @@ export interface CoreOptions {
   /** The sysfs tree the topology and placement read (tests point it at a fixture). */
   sysfsRoot?: string;
   authority?: Authority;
-  haltAt?: HaltPoint | undefined;
+  haltAt?: HaltSpec | undefined;
+  /** Where built-in plugins are found (default: this installation's) and the community plugin path. */
+  plugins?: { builtinDir?: string; pluginPath?: string[] };
   log?: (line: string) => void;
 }
 
@@ -91,9 +94,18 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       o.authority ??
       (await chooseAuthority(bus, privateBus === undefined ? 'system-bus-name' : 'unix-process'));
     log(`authorisation: ${authority.constructor.name}`);
-    const registry = new PluginRegistry([new HostnamePlugin(() => connected)]);
+    const found = await discoverPlugins({
+      builtinDir: o.plugins?.builtinDir ?? builtinPluginDir(),
+      pluginPath: o.plugins?.pluginPath ?? pluginPathFromEnv(process.env['OP_DBUS_PLUGIN_PATH']),
+    });
+    const registry = new PluginRegistry(found.plugins, found.refused);
+    log(`plugins: ${registry.names.join(', ') || 'none'} (in apply order)`);
+    for (const b of registry.blocked) log(`plugin ${b.record.name} blocked: ${b.reason}`);
+    for (const r of found.refused) log(`plugin directory ${r.dir} refused: ${r.reason}`);
     const engine = new StateEngine({
       registry,
+      bus: () => connected,
+      log,
       // group commit: entries that arrive together share one transaction; each resolves once committed
       audit: { record: (entry) => audit.appendQueued(entry) },
       journal: new ApplyJournal(o.dataDir),
@@ -109,6 +121,12 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         void audit
           .appendQueued({ kind: 'auth-denied', actor, plugin: null, summary: `denied ${method}: ${reason}` })
           .catch((e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`)),
+      // polkit sees which plugins an apply touches: a rules file can allow one and refuse another
+      authorizationDetails: {
+        Approve: (req) => pluginDetails(engine.pluginsOfPlan(req.planId)),
+        Apply: (req) => pluginDetails(engine.pluginsOfPlan(req.planId)),
+        Converge: () => pluginDetails(engine.pluginsOfLastApplied()),
+      },
       handlers: {
         Query: (req, actor) => engine.query(req.plugins, actor),
         Schema: () => ({ schema: registry.documentSchema() }),
@@ -116,8 +134,12 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         Topology: () => topologyJson(readTopology(o.sysfsRoot ?? '/sys')),
         Plan: (req, actor) => engine.plan(req.document, req.file, actor),
         Approve: (req, actor) => engine.approve(req.planId, req.hash, actor),
-        Apply: (req, actor) => engine.apply(req.planId, req.hash, actor),
+        Apply: (req, actor) => engine.apply(req.planId, req.hash, actor, req.confirmIrreversible),
         Verify: (req, actor) => engine.verify(req.document, req.file, actor),
+        Cancel: (req, actor) => engine.cancel(req.planId, actor),
+        Drift: (_req, actor) => engine.drift(actor),
+        Converge: (req, actor) => engine.converge(actor, req.confirmIrreversible, req.dryRun),
+        Plugins: (_req, actor) => engine.plugins(actor),
         ...auditMethods(audit, checkpointer),
       },
     });
@@ -165,14 +187,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
   }
 }
 
-/** Reads the test-only halt point from the environment, refusing unknown names. */
-export function haltPointFromEnv(value: string | undefined): HaltPoint | undefined {
-  if (value === undefined || value === '') return undefined;
-  if ((HALT_POINTS as readonly string[]).includes(value)) return value as HaltPoint;
-  throw new OpError(
-    'InvalidArgument',
-    `OP_DBUS_TEST_HALT_AT must be one of ${HALT_POINTS.join(', ')}, not "${value}"`,
-  );
+/** polkit details naming the plugins of an apply (rules read `action.lookup("org.opdbus.plugins")`). */
+function pluginDetails(plugins: string[]): Record<string, string> {
+  return { 'org.opdbus.plugins': plugins.join(',') };
 }
 
 /** The zstd level for the compressed parts of the data dir (OP_DBUS_STORAGE_ZSTD_LEVEL, default 3). */

@@ -26,6 +26,17 @@ export const JournalRecord = z.discriminatedUnion('type', [
     time: z.string(),
     /** The snapshot of the plugins' on-disk state taken before the apply, restored on rollback. */
     snapshot: z.string().optional(),
+    /** The desired sections: recovery keeps them as the last applied document when every plugin verified. */
+    document: z.record(z.string(), z.unknown()).optional(),
+    /** `plugin/resource` of the irreversible changes, which run last. */
+    irreversible: z.array(z.string()).optional(),
+  }),
+  /** Written before a plugin's irreversible changes start: after a crash they are reported, never undone. */
+  z.object({
+    type: z.literal('irreversible'),
+    applyId: z.string(),
+    plugin: z.string(),
+    resources: z.array(z.string()),
   }),
   z.object({
     type: z.literal('checkpoint'),
@@ -51,6 +62,8 @@ export interface UnfinishedApply {
   applied: Set<string>;
   verified: Set<string>;
   rolledBack: Set<string>;
+  /** `plugin/resource` of irreversible changes that had started. */
+  irreversibleStarted: string[];
 }
 
 export class ApplyJournal {
@@ -117,6 +130,7 @@ export class ApplyJournal {
       applied: new Set(),
       verified: new Set(),
       rolledBack: new Set(),
+      irreversibleStarted: [],
     };
     for (const r of records.slice(1)) {
       if (r.applyId !== begin.applyId) continue;
@@ -134,6 +148,9 @@ export class ApplyJournal {
           break;
         case 'rolled-back':
           state.rolledBack.add(r.plugin);
+          break;
+        case 'irreversible':
+          state.irreversibleStarted.push(...r.resources);
           break;
         case 'begin':
           break;

@@ -1,4 +1,4 @@
-import type { JsonSchema } from './registry.js';
+import type { JsonSchema } from '../../sdk/index.js';
 
 export const REDACTED = '«redacted»';
 
@@ -59,4 +59,22 @@ export function isSecretPath(schema: JsonSchema | undefined, segments: readonly 
     else if (/^\d+$/.test(seg) && typeof items === 'object' && items !== null) node = items as JsonSchema;
     else node = typeof extra === 'object' && extra !== null ? (extra as JsonSchema) : undefined;
   }
+}
+
+/** value as it may be shown when it sits at these path segments (below a section): secrets inside it redacted too. */
+export function redactAt(schema: JsonSchema | undefined, segments: readonly string[], value: unknown): unknown {
+  if (value === undefined) return value;
+  if (isSecretPath(schema, segments)) return REDACTED;
+  // place the value at its path, so the schema walk of redactSecrets reaches what lies below it
+  let wrapped: unknown = value;
+  for (const seg of [...segments].reverse()) {
+    if (/^\d+$/.test(seg)) {
+      const arr: unknown[] = [];
+      arr[Number(seg)] = wrapped;
+      wrapped = arr;
+    } else wrapped = { [seg]: wrapped };
+  }
+  let out = redactSecrets(wrapped, schema);
+  for (const seg of segments) out = (out as Record<string, unknown>)[seg];
+  return out;
 }
