@@ -6,8 +6,10 @@ export const Json: z.ZodType<unknown> = z.unknown();
 export const Change = z.object({
   /** JSON pointer into the desired-state document, e.g. `/plugins/hostname/pretty_hostname`. */
   path: z.string(),
-  before: Json,
-  after: Json,
+  /** Absent for a create. */
+  before: Json.optional(),
+  /** Absent for a delete. */
+  after: Json.optional(),
 });
 export type Change = z.infer<typeof Change>;
 

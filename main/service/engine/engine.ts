@@ -858,7 +858,11 @@ export class StateEngine {
         ...r,
         changes: r.changes.map((c) => {
           const at = pathBelowSection(c.path, d.plugin);
-          return { path: c.path, before: redactAt(schema, at, c.before), after: redactAt(schema, at, c.after) };
+          return {
+            path: c.path,
+            before: redactAt(schema, at, c.before),
+            after: redactAt(schema, at, c.after),
+          };
         }),
       })),
     };

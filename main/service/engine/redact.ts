@@ -62,7 +62,11 @@ export function isSecretPath(schema: JsonSchema | undefined, segments: readonly 
 }
 
 /** value as it may be shown when it sits at these path segments (below a section): secrets inside it redacted too. */
-export function redactAt(schema: JsonSchema | undefined, segments: readonly string[], value: unknown): unknown {
+export function redactAt(
+  schema: JsonSchema | undefined,
+  segments: readonly string[],
+  value: unknown,
+): unknown {
   if (value === undefined) return value;
   if (isSecretPath(schema, segments)) return REDACTED;
   // place the value at its path, so the schema walk of redactSecrets reaches what lies below it

@@ -10,7 +10,14 @@ export interface SectionValidator {
 
 // One Ajv for every plugin: schemas are data (from zod for built-ins, JSON files for the rest).
 // Strict mode refuses unknown keywords, so a typo in a schema is an error at load, not a hole.
-const ajv = new Ajv2020({ strict: true, strictTuples: false, allErrors: false, verbose: true });
+const ajv = new Ajv2020({
+  strict: true,
+  strictTuples: false,
+  // a `required` inside oneOf/anyOf branches (one of two keys) is valid JSON Schema
+  strictRequired: false,
+  allErrors: false,
+  verbose: true,
+});
 ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
 // A message for people where the keyword's own would be opaque (e.g. a pattern)
 ajv.addKeyword({ keyword: 'x-error', schemaType: 'string' });
