@@ -67,6 +67,9 @@ const devhostRules = side(
   'the development host starts the core as a process; it imports only main/common',
 );
 const sdkRules = side(['service', 'client', 'devhost'], 'the plugin SDK imports only main/common');
+const pluginRules = [
+  { regex: '(^|/)main/(?!sdk/)', message: 'a plugin imports only the SDK (main/sdk), never the engine' },
+];
 const restrict = (...groups) => ['error', { patterns: groups.flat() }];
 
 export default tseslint.config(
@@ -97,6 +100,10 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': restrict(noUi, devhostRules, notPlugins) },
   },
   { files: ['main/sdk/**'], rules: { 'no-restricted-imports': restrict(noUi, sdkRules, notPlugins) } },
+  {
+    files: ['plugins/**', 'examples/plugins/**'],
+    rules: { 'no-restricted-imports': restrict(noUi, pluginRules) },
+  },
 
   { files: ['electron/**'], rules: { 'no-restricted-imports': restrict(onlyContract) } },
   { files: ['electron/main.ts'], rules: { 'no-restricted-imports': restrict(contractOrClient) } },

@@ -95,6 +95,15 @@ describe('layering lint rules', () => {
     ).toEqual([]);
   });
 
+  it('lets a plugin import the SDK and nothing else of main/', async () => {
+    const sdk = "import { pointer } from '../../main/sdk/index.js';\nvoid pointer;\n";
+    expect(await messages('plugins/x/index.ts', sdk)).toEqual([]);
+    const engine = "import { StateEngine } from '../../main/service/engine/engine.js';\nvoid StateEngine;\n";
+    expect((await messages('plugins/x/index.ts', engine)).join()).toMatch(/a plugin imports only the SDK/);
+    const calls = "import { callMethod } from '../../main/common/dbus/calls.js';\nvoid callMethod;\n";
+    expect((await messages('plugins/x/index.ts', calls)).join()).toMatch(/a plugin imports only the SDK/);
+  });
+
   it('keeps Node modules out of the renderer', async () => {
     const m = await messages(
       'renderer/src/x.ts',
