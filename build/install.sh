@@ -15,6 +15,9 @@ cp -R "$pkg/node_modules" "$dest/usr/lib/op-dbus/"
 for f in package.json append-worker.js verify-log-worker.js verify-worker.js; do
   install -m 0644 "$pkg/$f" "$dest/usr/lib/op-dbus/$f"
 done
+# the built-in plugins (code and manifests), where the binary looks for them: root-owned, not writable by others
+cp -R "$pkg/plugins" "$dest/usr/lib/op-dbus/"
+chmod -R go-w "$dest/usr/lib/op-dbus/plugins"
 if [ -f "$pkg/native/build/Release/opdbus_native.node" ]; then
   install -d -m 0755 "$dest/usr/lib/op-dbus/native/build/Release"
   install -m 0755 "$pkg/native/build/Release/opdbus_native.node" "$dest/usr/lib/op-dbus/native/build/Release/"

@@ -88,6 +88,8 @@ describe('the single-executable package', () => {
       'usr/lib/op-dbus/verify-log-worker.js',
       'usr/lib/op-dbus/verify-worker.js',
       'usr/lib/op-dbus/package.json',
+      'usr/lib/op-dbus/plugins/hostname/index.js',
+      'usr/lib/op-dbus/plugins/hostname/plugin.toml',
       'usr/share/dbus-1/system.d/org.opdbus.Manager1.conf',
       'usr/share/dbus-1/system-services/org.opdbus.Manager1.service',
       'usr/share/polkit-1/actions/org.opdbus.policy',
@@ -98,6 +100,9 @@ describe('the single-executable package', () => {
     // the paths the system files name are the ones installed
     const unit = readFileSync(join(stage, 'usr/lib/systemd/system/op-dbus.service'), 'utf8');
     expect(unit).toMatch(/^ExecStart=\/usr\/lib\/op-dbus\/op-dbus core /m);
+    expect(unit).toMatch(
+      /^ExecStartPost=-\/usr\/bin\/env OP_DBUS_WITNESS=off \/usr\/lib\/op-dbus\/op-dbus converge$/m,
+    );
     const policy = readFileSync(join(stage, 'usr/share/polkit-1/actions/org.opdbus.policy'), 'utf8');
     expect(policy).toContain(
       '<annotate key="org.freedesktop.policykit.exec.path">/usr/lib/op-dbus/op-dbus-core</annotate>',

@@ -3,7 +3,16 @@
 // and, beside it, the native addon it loads from disk (better-sqlite3, built for the same Node ABI).
 // Usage: node build/package/package-core.mjs [outDir]   (after `npm run build`)
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -74,6 +83,30 @@ await build({
     ].join('\n'),
   },
 });
+// The built-in plugins, each a CommonJS bundle (its SDK helpers and libraries inside) with its data
+// files beside it, where the core's discovery looks in the binary (plugins/ beside it).
+const pluginsDist = join(root, 'dist/plugins');
+const builtins = readdirSync(pluginsDist, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
+await build({
+  ...common,
+  entryPoints: Object.fromEntries(
+    builtins.map((p) => [`plugins/${p}/index`, join(pluginsDist, p, 'index.js')]),
+  ),
+  outdir: out,
+  banner: {
+    js: [
+      'var importMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+      'var importMetaDirname = __dirname;',
+    ].join('\n'),
+  },
+});
+for (const p of builtins) {
+  for (const f of readdirSync(join(pluginsDist, p))) {
+    if (/\.(toml|json|xml)$/.test(f)) copyFileSync(join(pluginsDist, p, f), join(out, 'plugins', p, f));
+  }
+}
 // they are CommonJS wherever the directory lands (a package.json with "type": "module" above it included)
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ private: true, type: 'commonjs' })}\n`);
 
