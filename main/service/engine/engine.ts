@@ -327,7 +327,11 @@ export class StateEngine {
     const allVerified = begin.plugins.every((p) => unfinished.verified.has(p));
     if (allVerified) {
       if (begin.document !== undefined) {
-        this.lastApplied.save({ planHash: begin.hash, appliedAt: begin.time, sections: begin.document });
+        this.lastApplied.save({
+          planHash: begin.convergeOf?.planHash ?? begin.hash,
+          appliedAt: begin.convergeOf?.appliedAt ?? begin.time,
+          sections: begin.document,
+        });
       }
       const summary = `recovery: apply of plan ${begin.hash} was fully applied and verified before the core stopped`;
       await this.o.audit.record({
@@ -525,6 +529,7 @@ export class StateEngine {
       time: new Date().toISOString(),
       document: Object.fromEntries(sections),
       irreversible: plan.irreversible,
+      ...(stored.convergeOf !== undefined ? { convergeOf: stored.convergeOf } : {}),
       ...(snapshot !== undefined ? { snapshot: snapshot.id } : {}),
     });
     const progress = (plugin: string | null, step: ApplyProgress['step'], message: string): void =>

@@ -28,6 +28,8 @@ export const JournalRecord = z.discriminatedUnion('type', [
     snapshot: z.string().optional(),
     /** The desired sections: recovery keeps them as the last applied document when every plugin verified. */
     document: z.record(z.string(), z.unknown()).optional(),
+    /** For a converge: the applied plan it re-establishes, which stays the one drift is measured against. */
+    convergeOf: z.object({ planHash: z.string(), appliedAt: z.string() }).optional(),
     /** `plugin/resource` of the irreversible changes, which run last. */
     irreversible: z.array(z.string()).optional(),
   }),
