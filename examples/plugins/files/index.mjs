@@ -77,7 +77,9 @@ function wanted(spec) {
 /** Whether the file on disk (as readEntry reports it) is what spec asks for. */
 function matches(entry, spec) {
   const w = wanted(spec);
-  return entry !== undefined && (entry.content ?? entry.secret_content) === w.content && entry.mode === w.mode;
+  return (
+    entry !== undefined && (entry.content ?? entry.secret_content) === w.content && entry.mode === w.mode
+  );
 }
 
 /** Writes atomically (a temporary file renamed over the old one), with the mode set before it appears. */

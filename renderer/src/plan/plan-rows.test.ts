@@ -27,6 +27,7 @@ const plan: Plan = {
     },
   ],
   hasChanges: true,
+  irreversible: [],
   auditSeq: 3,
 };
 
