@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
+  symlinkSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -446,5 +447,65 @@ describe('drift and converge', () => {
       new RegExp(`converge to applied plan ${hash}: new plan [0-9a-f]+ with 3 change`),
     );
     expect(JSON.stringify(audit())).not.toMatch(/s3cret|leaked/);
+  });
+});
+
+describe('the files example plugin, installed from OP_DBUS_PLUGIN_PATH', () => {
+  it('prunes files the document does not name only when the section says prune, and undoes it on failure', () => {
+    writeFileSync(join(filesRoot, 'stray.conf'), 'left by hand\n');
+    const keep = writeDocument(
+      docs,
+      'files-keep.json',
+      doc({ files: { files: { motd: { content: 'hello\n' } } } }),
+    );
+    expect(sb.cli(['plan', keep, '--json']).code).toBe(0);
+    const prune = writeDocument(
+      docs,
+      'files-prune.json',
+      doc({
+        files: {
+          files: { motd: { content: 'hello\n' }, 'app/token': { secret_content: 's3cret', mode: '0600' } },
+          prune: true,
+        },
+      }),
+    );
+    const plan = JSON.parse(sb.cli(['plan', prune, '--json']).stdout) as {
+      diffs: { resources: { id: string; action: string }[] }[];
+    };
+    expect(plan.diffs[0]?.resources.filter((r) => r.action !== 'noop')).toEqual([
+      expect.objectContaining({ id: 'stray.conf', action: 'delete' }),
+    ]);
+    // another plugin of the same apply fails: the pruned file comes back
+    const failing = writeDocument(
+      docs,
+      'files-prune-fail.json',
+      doc({
+        files: {
+          files: { motd: { content: 'hello\n' }, 'app/token': { secret_content: 's3cret', mode: '0600' } },
+          prune: true,
+        },
+        snoop: { values: { s: '9' }, fail_apply: true },
+      }),
+    );
+    expect(sb.cli(['apply', failing, '--yes']).code).toBe(1);
+    expect(readFileSync(join(filesRoot, 'stray.conf'), 'utf8')).toBe('left by hand\n');
+    expect(sb.cli(['apply', prune, '--yes']).code).toBe(0);
+    expect(existsSync(join(filesRoot, 'stray.conf'))).toBe(false);
+  });
+
+  it('refuses to write through a symbolic link planted under its root', () => {
+    const outside = join(sb.dir, '..', 'outside');
+    mkdirSync(outside, { recursive: true });
+    symlinkSync(outside, join(filesRoot, 'evil'));
+    const file = writeDocument(
+      docs,
+      'files-link.json',
+      doc({ files: { files: { 'evil/passwd': { content: 'root::0:0::/:/bin/sh\n' } } } }),
+    );
+    const r = sb.cli(['apply', file, '--yes', '--json']);
+    expect(r.code).toBe(1);
+    expect(errorOf(r.stdout).message).toMatch(/evil is a symbolic link; refusing/);
+    expect(existsSync(join(outside, 'passwd'))).toBe(false);
+    rmSync(join(filesRoot, 'evil'));
   });
 });
