@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sandboxDown, sandboxUp } from '../main/devhost/host.js';
+import { sandboxUp, sandboxWipe } from '../main/devhost/host.js';
 import { ROOT } from './support/sandbox.js';
 
 // The core packaged as a Node single-executable application with its native addon beside it, run
@@ -30,7 +30,9 @@ beforeAll(async () => {
   await sandboxUp({ dir, coreCommand: [...bare, binary, 'core'] });
 }, 180_000);
 afterAll(async () => {
-  if (dir !== undefined) await sandboxDown(dir);
+  if (dir === undefined) return;
+  await sandboxWipe(dir);
+  rmSync(join(dir, '..'), { recursive: true, force: true });
 });
 
 describe('the single-executable package', () => {

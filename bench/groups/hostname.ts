@@ -10,7 +10,7 @@ import {
   type MessageBus,
 } from '../../main/common/dbus/calls.js';
 import { PolkitAuthority, type Caller } from '../../main/service/core/authority.js';
-import { sandboxDown, sandboxUp } from '../../main/devhost/host.js';
+import { sandboxUp, sandboxWipe } from '../../main/devhost/host.js';
 import type { BenchCase, BenchGroup, StartedGroup } from '../harness.js';
 import { median } from '../statistics.js';
 
@@ -53,7 +53,7 @@ async function startHostnameGroup(): Promise<StartedGroup> {
   const stop = async (): Promise<void> => {
     client?.close();
     bus?.disconnect();
-    await sandboxDown(dir);
+    await sandboxWipe(dir);
     rmdirSync(parent);
   };
   try {

@@ -8,19 +8,31 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import dbus from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpError } from '../common/contract/index.js';
-import { corePid, exportLines, restartCore, sandboxDown, sandboxEnv, sandboxUp } from './host.js';
-import type { SandboxEnv } from './host.js';
+import {
+  corePid,
+  exportLines,
+  polkitRulesDir,
+  restartCore,
+  sandboxDown,
+  sandboxEnv,
+  sandboxStatus,
+  sandboxUp,
+  sandboxWipe,
+} from './host.js';
+import type { HostStatus, SandboxEnv } from './host.js';
 
 // Real processes throughout: dbus-daemon, polkitd, systemd-hostnamed (activated), and a stand-in core.
+// `sandbox status` and `env` run as the CLI (dist/, so `npm run build` first) in separate processes.
 
 const execFileAsync = promisify(execFile);
 const HOSTNAME1 = [
@@ -70,6 +82,32 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+const CLI = resolve(import.meta.dirname, '../../dist/main/op-dbus.js');
+
+/** `op-dbus sandbox ...` as a separate process, as an admin runs it. */
+function sandboxCli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, 'sandbox', ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `op-dbus sandbox status --json`: its exit code and each component by name. */
+function statusByCli(sandboxDir: string): {
+  code: number | null;
+  byName: Map<string, HostStatus['components'][number]>;
+} {
+  const r = sandboxCli('status', '--json', '--dir', sandboxDir);
+  const status = JSON.parse(r.stdout) as HostStatus;
+  expect(status.dir).toBe(sandboxDir);
+  return { code: r.code, byName: new Map(status.components.map((c) => [c.name, c])) };
+}
+
+/** The PID that owns a bus name, as busctl (another D-Bus client) reports it. */
+async function busctlPid(name: string): Promise<number> {
+  const m = /^PID=(\d+)$/m.exec(await busctl('status', name));
+  if (m?.[1] === undefined) throw new Error(`busctl status ${name}: no PID`);
+  return Number(m[1]);
 }
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
@@ -137,7 +175,7 @@ setInterval(() => {}, 1 << 30);
 
   afterAll(async () => {
     try {
-      await sandboxDown(dir);
+      await sandboxWipe(dir);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
@@ -164,6 +202,59 @@ setInterval(() => {}, 1 << 30);
       expect(readlinkSync(`/proc/${pid}/ns/uts`)).not.toBe(readlinkSync('/proc/self/ns/uts'));
       expect(readlinkSync(`/proc/${pid}/ns/mnt`)).not.toBe(readlinkSync('/proc/self/ns/mnt'));
     }
+  }, 40_000);
+
+  it('lists each component in `sandbox status` with the PID the bus and /proc know it by', async () => {
+    await busctl('get-property', ...HOSTNAME1, 'Hostname'); // hostnamed runs now, so it has a PID
+    const { code, byName } = statusByCli(dir);
+    expect([...byName.keys()]).toEqual(['bus', 'polkitd', 'hostnamed', 'core']);
+    for (const c of byName.values()) expect(c, c.name).toMatchObject({ healthy: true });
+    expect(code).toBe(0);
+
+    const bus = byName.get('bus')?.pid as number;
+    expect(readFileSync(`/proc/${bus}/cmdline`, 'utf8').split('\0')).toContain(
+      `--config-file=${dir}/bus.conf`,
+    );
+    expect(byName.get('polkitd')?.pid).toBe(await busctlPid('org.freedesktop.PolicyKit1'));
+    expect(byName.get('core')?.pid).toBe(await busctlPid('org.opdbus.Manager1'));
+    expect(byName.get('hostnamed')?.pid).toBe(await busctlPid('org.freedesktop.hostname1'));
+    expect(overlayPids(dir)).toContain(byName.get('hostnamed')?.pid);
+  }, 40_000);
+
+  it("exports each component's variables, and each names what that component really uses", async () => {
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        'eval "$("$NODE" "$CLI" sandbox env --dir "$D")" && printf "%s\\n" "$DBUS_SYSTEM_BUS_ADDRESS" "$OP_DBUS_SANDBOX" "$OP_DBUS_DATA_DIR" "$OP_DBUS_SANDBOX_POLKIT_RULES" "$OP_DBUS_SANDBOX_HOSTNAMED_ETC"',
+      ],
+      { env: { PATH: process.env['PATH'], NODE: process.execPath, CLI, D: dir }, encoding: 'utf8' },
+    );
+    expect(r.stderr).toBe('');
+    const [address, sandboxDir, dataDir, rules, etc] = r.stdout.trimEnd().split('\n');
+    expect({ address, sandboxDir, dataDir }).toEqual({
+      address: sandbox().DBUS_SYSTEM_BUS_ADDRESS,
+      sandboxDir: dir,
+      dataDir: sandbox().OP_DBUS_DATA_DIR,
+    });
+    expect(sandbox()).toMatchObject({
+      OP_DBUS_SANDBOX_POLKIT_RULES: rules,
+      OP_DBUS_SANDBOX_HOSTNAMED_ETC: etc,
+    });
+
+    // polkitd's /etc/polkit-1/rules.d (in its own mount namespace) is the exported directory
+    const polkitd = await busctlPid('org.freedesktop.PolicyKit1');
+    const seen = statSync(`/proc/${polkitd}/root/etc/polkit-1/rules.d`);
+    const exported = statSync(rules as string);
+    expect([seen.dev, seen.ino]).toEqual([exported.dev, exported.ino]);
+    expect(rules).toBe(polkitRulesDir(dir));
+
+    // what hostnamed writes to its /etc lands in the exported directory
+    await busctl('call', ...HOSTNAME1, 'SetPrettyHostname', 'sb', 'Exported Etc', 'false');
+    const hostnamed = await busctlPid('org.freedesktop.hostname1');
+    const inItsEtc = readFileSync(`/proc/${hostnamed}/root/etc/machine-info`, 'utf8');
+    expect(inItsEtc).toMatch(/PRETTY_HOSTNAME=["']?Exported Etc/);
+    expect(readFileSync(join(etc as string, 'machine-info'), 'utf8')).toBe(inItsEtc);
   }, 40_000);
 
   it('lets hostnamed write /etc only into the overlay, and never the real kernel hostname', async () => {
@@ -213,6 +304,13 @@ setInterval(() => {}, 1 << 30);
     process.kill(old as number, 'SIGKILL');
     expect(await until(() => !alive(old as number), 5_000)).toBe(true);
     expect(corePid(dir)).toBeUndefined();
+    const core = (await sandboxStatus(dir)).components.find((c) => c.name === 'core');
+    expect(core).toEqual({
+      name: 'core',
+      pid: null,
+      healthy: false,
+      detail: 'org.opdbus.Manager1 has no owner',
+    });
 
     const fresh = await restartCore(dir, [process.execPath, coreScript], { OP_DBUS_TEST_MARK: '1' });
     expect(fresh).not.toBe(old);
@@ -278,21 +376,26 @@ setInterval(() => {}, 1 << 30);
     expect(overlayPids(failing)).toEqual([]);
   }, 60_000);
 
-  it('starts over in a directory left behind by a sandbox that died', async () => {
+  it('starts over in a directory left behind by a sandbox that died, keeping its data', async () => {
     const stale = join(root, 'stale');
     mkdirSync(join(stale, 'etc-upper'), { recursive: true });
+    mkdirSync(join(stale, 'data'));
     writeFileSync(join(stale, '.op-dbus-sandbox'), '1\n');
     writeFileSync(join(stale, 'bus.pid'), '999999999\n');
+    writeFileSync(join(stale, 'etc-upper', 'machine-info'), 'PRETTY_HOSTNAME=old\n');
+    writeFileSync(join(stale, 'data', 'kept'), 'the host state\n');
     try {
       const staleEnv = await sandboxUp({ dir: stale });
       expect(sandboxEnv(stale)).toEqual(staleEnv);
+      expect(readFileSync(join(stale, 'data', 'kept'), 'utf8')).toBe('the host state\n');
+      expect(existsSync(join(stale, 'etc-upper', 'machine-info'))).toBe(false);
     } finally {
-      await sandboxDown(stale);
+      await sandboxWipe(stale);
     }
     expect(existsSync(stale)).toBe(false);
   }, 60_000);
 
-  it('stops everything by PID and removes the directory, and is idempotent', async () => {
+  it('reports a killed component unhealthy; down still stops the rest, keeps the data, and is idempotent', async () => {
     await busctl('get-property', ...HOSTNAME1, 'Hostname'); // make sure a hostnamed runs now
     const pids = {
       core: corePid(dir),
@@ -303,16 +406,37 @@ setInterval(() => {}, 1 << 30);
     expect(pids.core).toBeTypeOf('number');
     expect(pids.hostnamed.length).toBeGreaterThan(0);
 
-    const t0 = performance.now();
-    await sandboxDown(dir);
-    console.info(`sandboxDown: ${Math.round(performance.now() - t0)} ms`);
+    process.kill(pids.polkitd, 'SIGKILL');
+    expect(await until(() => !alive(pids.polkitd), 5_000)).toBe(true);
+    const { code, byName } = statusByCli(dir);
+    expect(code).toBe(1);
+    expect(byName.get('polkitd')).toEqual({
+      name: 'polkitd',
+      pid: null,
+      healthy: false,
+      detail: 'org.freedesktop.PolicyKit1 has no owner',
+    });
+    for (const name of ['bus', 'hostnamed', 'core']) expect(byName.get(name)?.healthy, name).toBe(true);
 
-    for (const pid of [pids.core as number, pids.polkitd, pids.bus, ...pids.hostnamed])
-      expect(alive(pid)).toBe(false);
+    const t0 = performance.now();
+    const down = sandboxCli('down', '--dir', dir);
+    console.info(`sandbox down (CLI): ${Math.round(performance.now() - t0)} ms`);
+    expect(down).toMatchObject({ code: 0, stdout: '', stderr: '' });
+
+    for (const pid of [pids.core as number, pids.bus, ...pids.hostnamed]) expect(alive(pid)).toBe(false);
     expect(overlayPids(dir)).toEqual([]);
-    expect(existsSync(dir)).toBe(false);
+    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data']);
     await expect(sandboxDown(dir)).resolves.toBeUndefined();
+    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data']);
     expect(() => sandboxEnv(dir)).toThrow(OpError);
     expect(() => sandboxEnv(dir)).toThrow(`no running sandbox at ${dir}`);
+    const after = statusByCli(dir);
+    expect(after.code).toBe(1);
+    expect([...after.byName.values()].map((c) => [c.name, c.pid, c.healthy])).toEqual([
+      ['bus', null, false],
+      ['polkitd', null, false],
+      ['hostnamed', null, false],
+      ['core', null, false],
+    ]);
   }, 60_000);
 });

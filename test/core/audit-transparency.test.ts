@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dropAuditCheckpoints, rewriteAuditHistory } from '../support/audit-rewrite.js';
 import { TestSandbox, writeDocument } from '../support/sandbox.js';
@@ -12,7 +11,6 @@ let sb: TestSandbox;
 let docs: string;
 
 beforeAll(async () => {
-  process.env['XDG_STATE_HOME'] = mkdtempSync(join(tmpdir(), 'opdbus-witness-'));
   delete process.env['OP_DBUS_WITNESS'];
   sb = await TestSandbox.start();
   docs = join(sb.dir, '..', 'docs');

@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ManagerClient } from '../../main/client/dbus/manager-client.js';
-import { restartCore, sandboxDown, sandboxUp, type SandboxEnv, corePid } from '../../main/devhost/host.js';
+import { witnessDir, WitnessStore } from '../../main/common/witness/store.js';
+import { corePid, restartCore, sandboxUp, sandboxWipe, type SandboxEnv } from '../../main/devhost/host.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'dist/main/op-dbus.js');
@@ -15,7 +16,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** A running sandbox (private bus, polkitd, hostnamed, the core) for one test file. */
+/**
+ * A running sandbox (private bus, polkitd, hostnamed, the core) for one test file, in a temp dir of
+ * its own that also holds the witness's state of every client the test runs; stop removes it all.
+ */
 export class TestSandbox {
   private constructor(
     readonly dir: string,
@@ -26,15 +30,25 @@ export class TestSandbox {
     const parent = mkdtempSync(join(tmpdir(), 'opdbus-test-'));
     chmodSync(parent, 0o755); // polkitd (its own uid) must reach the bus socket below it
     const dir = join(parent, 'sb');
-    const env = await sandboxUp({ dir, ...(opts.core === false ? {} : { coreCommand: CORE_COMMAND }) });
-    // clients in this test process (ManagerClient, dbus-next) find the sandbox's bus through this
-    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = env.DBUS_SYSTEM_BUS_ADDRESS;
-    return new TestSandbox(dir, env);
+    try {
+      const env = await sandboxUp({ dir, ...(opts.core === false ? {} : { coreCommand: CORE_COMMAND }) });
+      // clients in this test process (ManagerClient, dbus-next) find the sandbox's bus through this
+      process.env['DBUS_SYSTEM_BUS_ADDRESS'] = env.DBUS_SYSTEM_BUS_ADDRESS;
+      return new TestSandbox(dir, env);
+    } catch (e) {
+      rmSync(parent, { recursive: true, force: true });
+      throw e;
+    }
   }
 
-  /** The CLI's environment: this sandbox's bus, and a witness store of its own unless the test chose one. */
+  /** The witness's state dir of this test's clients: never the user's, whatever the caller's environment says. */
+  get stateDir(): string {
+    return join(this.dir, '..', 'state');
+  }
+
+  /** The CLI's environment: this sandbox's bus and variables, and the test's own witness state. */
   get childEnv(): NodeJS.ProcessEnv {
-    return { XDG_STATE_HOME: join(this.dir, '..', 'state'), ...process.env, ...this.env };
+    return { ...process.env, XDG_STATE_HOME: this.stateDir, ...this.env };
   }
 
   /** Runs `op-dbus` as a separate process, as an admin would. */
@@ -60,7 +74,9 @@ export class TestSandbox {
 
   /** The sandbox's machine-info as hostnamed wrote it into the overlay (an independent reader). */
   machineInfo(): Record<string, string> {
-    const file = join(this.dir, 'etc-upper/machine-info');
+    const etc = this.env['OP_DBUS_SANDBOX_HOSTNAMED_ETC'];
+    if (etc === undefined) throw new Error('the sandbox exports no OP_DBUS_SANDBOX_HOSTNAMED_ETC');
+    const file = join(etc, 'machine-info');
     const out: Record<string, string> = {};
     if (!existsSync(file)) return out;
     for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -123,8 +139,10 @@ export class TestSandbox {
     return this.env.OP_DBUS_DATA_DIR;
   }
 
+  /** Stops the sandbox and removes its temp dir, the host's data and the witness's state with it. */
   async stop(): Promise<void> {
-    await sandboxDown(this.dir);
+    await sandboxWipe(this.dir, new WitnessStore(witnessDir({ XDG_STATE_HOME: this.stateDir })));
+    rmSync(join(this.dir, '..'), { recursive: true, force: true });
   }
 }
 

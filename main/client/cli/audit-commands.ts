@@ -14,7 +14,8 @@ import {
   rootFromExport,
 } from '../../common/transparency/proof-text.js';
 import { leafHash } from '../../common/transparency/rfc6962.js';
-import { witnessDir, witnessEndpoint, WitnessStore } from '../witness/witness.js';
+import { witnessDir, WitnessStore } from '../../common/witness/store.js';
+import { witnessEndpoint } from '../witness/witness.js';
 import { AuditHead, AuditKind, OpError } from '../../common/contract/index.js';
 import { EXIT, print, readDocument, withClient as withCoreClient, type JsonFlag } from './io.js';
 import type { ManagerClient } from '../dbus/manager-client.js';

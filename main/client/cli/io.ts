@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { OpError } from '../../common/contract/index.js';
 import { ManagerClient } from '../dbus/manager-client.js';
-import { witnessCheck, witnessDir, WitnessStore } from '../witness/witness.js';
+import { witnessDir, WitnessStore } from '../../common/witness/store.js';
+import { witnessCheck } from '../witness/witness.js';
 
 /** Exit codes as Terraform's -detailed-exitcode: 0 nothing to change, 2 changes (or drift), 1 error. */
 export const EXIT = { ok: 0, error: 1, changes: 2 } as const;

@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { verifyConsistency } from '../../common/transparency/merkle.js';
 import { openCheckpoint, parseVerifierKey, strictBase64 } from '../../common/transparency/note.js';
+import { witnessDir, WitnessStore, type WitnessRecord } from '../../common/witness/store.js';
 import {
   BUS_NAME,
   OpError,
@@ -20,82 +17,14 @@ import { witnessReport } from './witness-report.js';
  * (its address); the record also pins the host's signing key, so a new key is reported too.
  */
 
-/** What the witness keeps per host. */
-export interface WitnessRecord {
-  endpoint: string;
-  verifierKey: string;
-  origin: string;
-  size: number;
-  /** Base64 root hash. */
-  root: string;
-  note: string;
-  seenAt: string;
-}
-
 /** The outcome of one witness check. */
 export type WitnessOutcome =
   | { status: 'first-seen' | 'unchanged' | 'consistent'; record: WitnessRecord; previous?: WitnessRecord }
   | { status: 'skipped'; reason: string };
 
-/** The user's state directory for the witness: $XDG_STATE_HOME/op-dbus or ~/.local/state/op-dbus. */
-export function witnessDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base =
-    env['XDG_STATE_HOME'] !== undefined && env['XDG_STATE_HOME'] !== ''
-      ? env['XDG_STATE_HOME']
-      : join(homedir(), '.local', 'state');
-  return join(base, 'op-dbus', 'witness');
-}
-
 /** The bus address that names the host (the system bus unless DBUS_SYSTEM_BUS_ADDRESS says otherwise). */
 export function witnessEndpoint(env: NodeJS.ProcessEnv = process.env): string {
   return env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'unix:path=/var/run/dbus/system_bus_socket';
-}
-
-/** Keeps one record per host in a small JSON file named by a hash of the endpoint. */
-export class WitnessStore {
-  constructor(readonly dir: string) {}
-
-  private fileFor(endpoint: string): string {
-    return join(this.dir, `${createHash('sha256').update(endpoint).digest('hex').slice(0, 32)}.json`);
-  }
-
-  /** The record for this host, if any; a damaged record is an error naming the file. */
-  get(endpoint: string): WitnessRecord | undefined {
-    const file = this.fileFor(endpoint);
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new OpError('Internal', `witness: cannot read ${file}: ${String(e)}`, { file });
-    }
-    try {
-      const r = JSON.parse(text) as WitnessRecord;
-      if (r.endpoint !== endpoint || typeof r.size !== 'number' || typeof r.note !== 'string')
-        throw new Error('fields missing');
-      return r;
-    } catch (e) {
-      throw new OpError(
-        'Internal',
-        `witness: ${file} is not a witness record (${String(e)}); remove it to start over`,
-        { file },
-      );
-    }
-  }
-
-  /** Saves atomically (write, then rename). */
-  put(record: WitnessRecord): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const file = this.fileFor(record.endpoint);
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, file);
-  }
-
-  /** Forgets a host (after a rewrite the admin has looked into, or a deliberate new key). */
-  forget(endpoint: string): void {
-    rmSync(this.fileFor(endpoint), { force: true });
-  }
 }
 
 /** Tampering detected: the message says what, where, and how to move on. */

@@ -1,0 +1,16 @@
+import type { HostComponent } from '../component.js';
+import { bus } from './bus.js';
+import { coreComponent } from './core.js';
+import { hostnamed } from './hostnamed.js';
+import { polkitd } from './polkitd.js';
+
+/**
+ * The host's components in start order (stopped in reverse): the bus first, since every other one
+ * serves on it. A new component is one module and one line here; the core always comes last.
+ */
+const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed];
+
+/** Every component of the host, the core started from coreCommand (none: start it later, or never). */
+export function hostComponents(coreCommand?: readonly string[]): readonly HostComponent[] {
+  return [...COMPONENTS, coreComponent(coreCommand)];
+}
