@@ -14,8 +14,8 @@ import {
   rootFromExport,
 } from '../../common/transparency/proof-text.js';
 import { leafHash } from '../../common/transparency/rfc6962.js';
+import { systemBusAddress } from '../../common/dbus/system-bus.js';
 import { witnessDir, WitnessStore } from '../../common/witness/store.js';
-import { witnessEndpoint } from '../witness/witness.js';
 import { AuditHead, AuditKind, OpError } from '../../common/contract/index.js';
 import { EXIT, print, readDocument, withClient as withCoreClient, type JsonFlag } from './io.js';
 import type { ManagerClient } from '../dbus/manager-client.js';
@@ -322,7 +322,7 @@ export function auditCommand(): Command {
     .option('--json', 'machine-readable output')
     .action((o: JsonFlag & { forget?: boolean }) => {
       const store = new WitnessStore(witnessDir());
-      const endpoint = witnessEndpoint();
+      const endpoint = systemBusAddress();
       if (o.forget === true) {
         store.forget(endpoint);
         print(o.json, { endpoint, forgotten: true }, `Forgot the checkpoint of ${endpoint}.`);

@@ -4,6 +4,8 @@ import {
   type SignalName,
   type ApplyProgress,
   BUS_NAME,
+  CONTRACT_VERSION,
+  contractVersionOf,
   ERROR_NAME_PREFIX,
   ErrorPayload,
   INTERFACE_NAME,
@@ -22,10 +24,10 @@ import {
   type Message,
   type MessageBus,
 } from '../../common/dbus/calls.js';
+import { systemBusAddress } from '../../common/dbus/system-bus.js';
 import { CORE_LAUNCHER, startCoreWithPkexec } from './pkexec-launcher.js';
 
 const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
-const SYSTEM_BUS_ADDRESS = 'unix:path=/run/dbus/system_bus_socket';
 const TIMEOUTS: Partial<Record<MethodName, number>> = {
   Apply: 10 * 60_000,
   Plan: 5 * 60_000,
@@ -46,18 +48,59 @@ export class ManagerClient {
   ) {}
 
   /**
-   * Connects to the core on the system bus (DBUS_SYSTEM_BUS_ADDRESS when set). With `pkexec`
-   * (default: env OP_DBUS_PKEXEC=1), where no core runs there, starts one through pkexec on a
-   * private bus: same API, same polkit checks.
+   * Connects to the core on the system bus (DBUS_SYSTEM_BUS_ADDRESS when set) and checks that it
+   * speaks this client's contract version. With `pkexec` (default: env OP_DBUS_PKEXEC=1), where no
+   * core runs there, starts one through pkexec on a private bus: same API, same polkit checks.
    */
   static async connect(opts: { pkexec?: boolean } = {}): Promise<ManagerClient> {
-    const bus = await connectSystemBus();
-    const systemBus = process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? SYSTEM_BUS_ADDRESS;
+    const systemBus = systemBusAddress();
+    const bus = await connectSystemBus(systemBus);
     const pkexec = opts.pkexec ?? process.env['OP_DBUS_PKEXEC'] === '1';
-    if (!pkexec || (await nameReachable(bus, BUS_NAME))) return new ManagerClient(bus, systemBus);
-    bus.disconnect();
-    const launcher = process.env['OP_DBUS_CORE_LAUNCHER'] ?? CORE_LAUNCHER;
-    return new ManagerClient(await connectBus(await startCoreWithPkexec(launcher)), `pkexec:${launcher}`);
+    let client: ManagerClient;
+    if (!pkexec || (await nameReachable(bus, BUS_NAME))) {
+      client = new ManagerClient(bus, systemBus);
+    } else {
+      bus.disconnect();
+      const launcher = process.env['OP_DBUS_CORE_LAUNCHER'] ?? CORE_LAUNCHER;
+      client = new ManagerClient(await connectBus(await startCoreWithPkexec(launcher)), `pkexec:${launcher}`);
+    }
+    try {
+      await client.checkContractVersion();
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+    return client;
+  }
+
+  /**
+   * Asks the core for its introspection XML (no polkit check, no audit entry) and refuses a core of
+   * another contract version: its payloads would be misread, or fail later with a less telling error.
+   */
+  private async checkContractVersion(): Promise<void> {
+    let xml: unknown;
+    try {
+      [xml] = await callMethod(this.bus, {
+        destination: BUS_NAME,
+        path: OBJECT_PATH,
+        interface: 'org.freedesktop.DBus.Introspectable',
+        member: 'Introspect',
+      });
+    } catch (e) {
+      throw toOpError(e, this.endpoint);
+    }
+    const version = contractVersionOf(typeof xml === 'string' ? xml : '');
+    if (version === CONTRACT_VERSION) return;
+    const theirs =
+      version === undefined
+        ? 'declares no contract version (it is older than the version marker)'
+        : `speaks contract version ${version}`;
+    throw new OpError(
+      'DBusCallFailed',
+      `the core on ${this.endpoint} ${theirs}, this op-dbus speaks version ${CONTRACT_VERSION}: use the op-dbus client of the core's build, or restart the core from this one`,
+      { dbus: { service: BUS_NAME, path: OBJECT_PATH } },
+      { coreContractVersion: version ?? null, clientContractVersion: CONTRACT_VERSION },
+    );
   }
 
   /**
@@ -82,7 +125,7 @@ export class ManagerClient {
         flags: opts.interactive === true ? ALLOW_INTERACTIVE_AUTHORIZATION : 0,
       });
     } catch (e) {
-      throw toOpError(e);
+      throw toOpError(e, this.endpoint);
     }
     const text = body[0];
     if (typeof text !== 'string')
@@ -134,7 +177,7 @@ export class ManagerClient {
 }
 
 /** Our typed errors come back as D-Bus errors whose text is the JSON payload; others are named as they are. */
-function toOpError(e: unknown): OpError {
+function toOpError(e: unknown, endpoint: string): OpError {
   if (!(e instanceof OpError)) return new OpError('Internal', e instanceof Error ? e.message : String(e));
   const details = e.details as { errorName?: string; text?: string } | undefined;
   const name = details?.errorName ?? '';
@@ -152,7 +195,7 @@ function toOpError(e: unknown): OpError {
   ) {
     return new OpError(
       'DBusCallFailed',
-      `the core (${BUS_NAME}) is not running on this bus; start it, or run \`eval "$(op-dbus sandbox up)"\``,
+      `the operation-dbus core (${BUS_NAME}) is not running on the bus at ${endpoint}: start it (the op-dbus service, or OP_DBUS_PKEXEC=1 to start one through pkexec), or run \`eval "$(op-dbus sandbox up)"\` for a development host`,
       e.where,
     );
   }

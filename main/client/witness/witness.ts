@@ -22,11 +22,6 @@ export type WitnessOutcome =
   | { status: 'first-seen' | 'unchanged' | 'consistent'; record: WitnessRecord; previous?: WitnessRecord }
   | { status: 'skipped'; reason: string };
 
-/** The bus address that names the host (the system bus unless DBUS_SYSTEM_BUS_ADDRESS says otherwise). */
-export function witnessEndpoint(env: NodeJS.ProcessEnv = process.env): string {
-  return env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'unix:path=/var/run/dbus/system_bus_socket';
-}
-
 /** Tampering detected: the message says what, where, and how to move on. */
 function tampered(endpoint: string, what: string, previous: WitnessRecord | undefined): OpError {
   const since =

@@ -114,6 +114,7 @@ export function introspectionXml(): string {
  "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
 <node>
   <interface name="${INTERFACE_NAME}">
+    <annotation name="${CONTRACT_VERSION_ANNOTATION}" value="${CONTRACT_VERSION}"/>
 ${methods}
 ${signals}
   </interface>
@@ -127,4 +128,22 @@ ${signals}
   </interface>
 </node>
 `;
+}
+
+/**
+ * The version of this contract (methods, payloads, signals). A client refuses a core of another
+ * version with a sentence that says so, instead of failing later on a payload it misreads.
+ * Raise it with any change that a client or core of the previous build would misread;
+ * contract.version.test.ts fails on every change to the contract until someone has decided that.
+ */
+export const CONTRACT_VERSION = 1;
+
+/** The annotation of the Manager1 interface in the core's introspection XML that carries the version. */
+export const CONTRACT_VERSION_ANNOTATION = 'org.opdbus.Manager1.ContractVersion';
+
+/** The contract version a core's introspection XML declares, or undefined when it declares none (a core older than the marker). */
+export function contractVersionOf(xml: string): number | undefined {
+  const name = CONTRACT_VERSION_ANNOTATION.replaceAll('.', '\\.');
+  const m = new RegExp(`<annotation\\s+name="${name}"\\s+value="(\\d+)"\\s*/>`).exec(xml);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
 }

@@ -1,5 +1,6 @@
 import dbus from 'dbus-next';
 import { OpError } from '../contract/index.js';
+import { systemBusAddress } from './system-bus.js';
 
 export type MessageBus = dbus.MessageBus;
 export type Message = dbus.Message;
@@ -20,13 +21,24 @@ export interface MethodCall {
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 
-/** Connects to the system bus named by DBUS_SYSTEM_BUS_ADDRESS (or the real one), failing fast when absent. */
-export async function connectSystemBus(): Promise<MessageBus> {
-  return connectBus(process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'unix:path=/run/dbus/system_bus_socket');
+/**
+ * Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS, else the real one), failing fast when no bus
+ * answers there, with what to do: a sentence of its own, unlike "no core on the bus".
+ */
+export async function connectSystemBus(address: string = systemBusAddress()): Promise<MessageBus> {
+  return openBus(
+    address,
+    (why) =>
+      `no D-Bus bus answers at ${address} (${why}): start the system bus, or point DBUS_SYSTEM_BUS_ADDRESS at a running one (\`eval "$(op-dbus sandbox up)"\` starts a development host and sets it)`,
+  );
 }
 
 /** Connects to the bus at an address (the system bus, or the pkexec path's private bus). */
 export async function connectBus(address: string): Promise<MessageBus> {
+  return openBus(address, (why) => `cannot connect to the D-Bus bus at ${address}: ${why}`);
+}
+
+async function openBus(address: string, failure: (why: string) => string): Promise<MessageBus> {
   const bus = dbus.sessionBus({ busAddress: address });
   try {
     await withTimeout(
@@ -39,9 +51,7 @@ export async function connectBus(address: string): Promise<MessageBus> {
     );
   } catch (e) {
     bus.disconnect();
-    throw new OpError('DBusCallFailed', `cannot connect to the system bus at ${address}: ${errorText(e)}`, {
-      dbus: { service: 'org.freedesktop.DBus' },
-    });
+    throw new OpError('DBusCallFailed', failure(errorText(e)), { dbus: { service: 'org.freedesktop.DBus' } });
   }
   return bus;
 }
