@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { OpError, type Plan } from '../../common/contract/index.js';
-import { readTopology, topologyJson, topologyText } from '../../common/topology/index.js';
+import { readTopology, topologyJson, topologyText, type Topology } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
 import { EXIT, print, readDocument, withClient, type JsonFlag } from './io.js';
 import { applyText, driftText, planText, pluginsText, queryText, statsText, verifyText } from './render.js';
@@ -218,7 +218,22 @@ export function clientCommands(program: Command): void {
     )
     .option('--json', 'machine-readable output')
     .action((o: JsonFlag & { sysfsRoot: string }) => {
-      const t = readTopology(o.sysfsRoot);
+      let t: Topology;
+      try {
+        t = readTopology(o.sysfsRoot);
+      } catch (e) {
+        throw new OpError('InvalidArgument', `--sysfs-root: ${e instanceof Error ? e.message : String(e)}`, {
+          file: o.sysfsRoot,
+        });
+      }
+      // every machine has a CPU: none means the directory is not a sysfs tree, not an empty machine
+      if (t.cpus.length === 0) {
+        throw new OpError(
+          'InvalidArgument',
+          `no CPUs under ${o.sysfsRoot}: it holds neither devices/system/cpu/cpuN nor sys/devices/system/cpu/cpuN; --sysfs-root takes /sys or a saved copy of it`,
+          { file: o.sysfsRoot },
+        );
+      }
       print(o.json, topologyJson(t), topologyText(t));
     });
 

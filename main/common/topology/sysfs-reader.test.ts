@@ -1,6 +1,6 @@
 // readTopology and its outputs on small sysfs trees written by the test, one quirk at a time.
 
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -68,6 +68,16 @@ describe('readTopology', () => {
     expect(() => readTopology(join(root, 'absent'))).toThrow(/sysfs root .*absent does not exist/u);
     writeFileSync(join(root, 'file'), '');
     expect(() => readTopology(join(root, 'file'))).toThrow(/is not a directory/u);
+  });
+
+  it('reads a directory that holds a saved sys/ as that tree', () => {
+    smallMachine({ 0: '0-1', 1: '2-3' });
+    const asRoot = readTopology(root);
+    mkdirSync(join(root, 'sys'));
+    renameSync(join(root, 'devices'), join(root, 'sys', 'devices'));
+    expect(readTopology(root)).toEqual(asRoot);
+    expect(readTopology(join(root, 'sys'))).toEqual(asRoot);
+    expect(asRoot.cpus).toHaveLength(4);
   });
 
   it('reads an empty root as an empty topology with a warning, without throwing', () => {

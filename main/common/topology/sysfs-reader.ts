@@ -2,7 +2,8 @@
 // it throw: a missing or garbled file leaves a gap and a warning naming the file. Only a root that is
 // not there at all is an error.
 
-import { realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { MAX_CPU_ID, formatCpuList, parseCpuList, parseCpuMap } from './cpulist.js';
 import { SysfsTree } from './sysfs-files.js';
@@ -45,7 +46,10 @@ const CACHE_CPUS: CpuSetFiles = { list: 'shared_cpu_list', map: 'shared_cpu_map'
 // The distance from a node to itself (LOCAL_DISTANCE in the kernel), used for the implicit node.
 const LOCAL_DISTANCE = 10;
 
-/** Read the CPU/NUMA topology under a sysfs root ('/sys' on a live system). Throws only if the root does not exist. */
+/**
+ * Read the CPU/NUMA topology under a sysfs root ('/sys' on a live system, or a directory holding a
+ * saved `sys/`). Throws only if the root does not exist.
+ */
 export function readTopology(sysfsRoot: string): Topology {
   const tree = new SysfsTree(resolveRoot(sysfsRoot));
   const onlineMask = tree.parse(`${CPU_DIR}/online`, parseCpuList, 'optional');
@@ -78,6 +82,14 @@ function resolveRoot(sysfsRoot: string): string {
     throw new Error(`sysfs root ${sysfsRoot} does not exist`);
   }
   if (!statSync(root).isDirectory()) throw new Error(`sysfs root ${sysfsRoot} is not a directory`);
+  // A saved tree is often the directory above sys/ (a tar of /sys, hwloc's dumps): read what it holds
+  // rather than an empty machine.
+  const saved = join(root, 'sys');
+  if (
+    !existsSync(join(root, 'devices')) &&
+    statSync(saved, { throwIfNoEntry: false })?.isDirectory() === true
+  )
+    return saved;
   return root;
 }
 
