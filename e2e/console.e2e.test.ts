@@ -1,8 +1,6 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rewriteAuditHistory } from '../test/support/audit-rewrite.js';
@@ -57,8 +55,7 @@ const text = async (testId: string): Promise<string> =>
 const CORE_ENV = { OP_DBUS_METRICS_INTERVAL_MS: '300' };
 
 beforeAll(async () => {
-  // the witness's store (serve's and the CLI's: same user) in a fresh state dir, not the real home
-  process.env['XDG_STATE_HOME'] = mkdtempSync(join(tmpdir(), 'opdbus-e2e-witness-'));
+  // the witness's store (serve's and the CLI's) is the sandbox's own: both run with sb.childEnv
   delete process.env['OP_DBUS_WITNESS'];
   sb = await TestSandbox.start();
   await sb.restartCore(CORE_ENV);

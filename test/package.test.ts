@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxUp, sandboxWipe } from '../main/devhost/host.js';
@@ -24,6 +32,8 @@ beforeAll(async () => {
   const env = {
     DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${dir}/system_bus_socket`,
     OP_DBUS_DATA_DIR: `${dir}/data`,
+    // without HOME in the environment the witness falls back to the passwd entry's home (/root)
+    XDG_STATE_HOME: `${parent}/state`,
   };
   // env -i: nothing of this test's environment (and no PATH with node) reaches the packaged core
   bare = ['env', '-i', 'PATH=/usr/sbin:/sbin', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
@@ -55,6 +65,8 @@ describe('the single-executable package', () => {
     expect(readFileSync(join(dir, 'etc-upper/machine-info'), 'utf8')).toMatch(/^LOCATION=Packaged$/m);
     expect(run('audit', 'verify').status).toBe(0);
     expect(readFileSync(join(dir, 'core.log'), 'utf8')).toMatch(/op-dbus core ready/);
+    // the witness kept its record in the test's state dir, not in the home of the passwd entry
+    expect(readdirSync(join(dir, '..', 'state/op-dbus/witness'))).toHaveLength(1);
   });
 
   it("runs the audit log's worker threads and the native walk from beside the binary, as the npm build does", () => {

@@ -66,20 +66,31 @@ export async function startServe(sb: TestSandbox): Promise<ServeProcess> {
   };
 }
 
-/** Debian's Chromium with a fresh profile; close() also removes the profile. */
+/** Debian's Chromium with a fresh profile and home; close() removes both. */
 export async function launchChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), 'opdbus-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
+  const dir = mkdtempSync(join(tmpdir(), 'opdbus-chromium-'));
+  const home = join(dir, 'home');
+  mkdirSync(home);
+  // --user-data-dir does not cover everything: Chromium keeps its crash reports in
+  // $XDG_CONFIG_HOME/chromium and GLib its dconf cache in $XDG_CACHE_HOME, both under the real home
+  const env = {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_CACHE_HOME: join(home, '.cache'),
+  };
+  const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_FLAGS,
+    env,
     viewport: { width: 1400, height: 880 },
   });
   return {
     context,
     close: async () => {
       await context.close();
-      rmSync(profile, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -73,8 +73,10 @@ let core: FakeCore;
 let witnessRuns = 0;
 const refusals: string[] = [];
 
+let dir: string;
+
 beforeEach(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'opdbus-serve-'));
+  dir = mkdtempSync(join(tmpdir(), 'opdbus-serve-'));
   writeFileSync(join(dir, 'index.html'), '<!doctype html><title>console</title>');
   core = new FakeCore();
   refusals.length = 0;
@@ -92,6 +94,7 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await server.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 async function login(): Promise<string> {
