@@ -1,12 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { leftoverCheck } from '../test/support/leftovers.js';
 
 /**
  * The e2e tiers run the CLI and the shell from dist/ and load dist/renderer: build all three once.
- * As in test/global-setup.ts, type errors are `npm run typecheck`'s to report; tsc still emits.
+ * As in test/global-setup.ts, type errors are `npm run typecheck`'s to report; tsc still emits, and
+ * the teardown fails the run if the tests left anything behind.
  */
-export default function setup(): void {
+export default function setup(project: TestProject): () => void {
+  const teardown = leftoverCheck([project.tmpDir]);
   const root = resolve(import.meta.dirname, '..');
   const run = (script: string, args: string[]): void => {
     spawnSync(process.execPath, [resolve(root, 'node_modules', script), ...args], {
@@ -24,4 +28,5 @@ export default function setup(): void {
   ]) {
     if (!existsSync(resolve(root, built))) throw new Error(`the build produced no ${built}`);
   }
+  return teardown;
 }

@@ -16,8 +16,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("the project's .npmrc", () => {
   it('holds only keys npm knows: `npm config list` prints no warning', () => {
-    // the user's and the machine's npmrc are left out: only the project's keys are under test;
-    // logs-max=0, so npm writes no debug log into ~/.npm/_logs
+    // the user's and the machine's npmrc are left out: only the project's keys are under test; and npm
+    // writes nothing into ~/.npm (no debug log, no update check)
     const r = spawnSync('npm', ['config', 'list'], {
       cwd: ROOT,
       encoding: 'utf8',
@@ -26,6 +26,7 @@ describe("the project's .npmrc", () => {
         npm_config_userconfig: join(dir, 'user-npmrc'),
         npm_config_globalconfig: join(dir, 'global-npmrc'),
         npm_config_logs_max: '0',
+        npm_config_update_notifier: 'false',
       },
     });
     expect(r.status, r.stderr).toBe(0);
