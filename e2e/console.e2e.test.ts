@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REDACTED_VALUE } from '../main/common/contract/index.js';
 import { rewriteAuditHistory } from '../test/support/audit-rewrite.js';
 import { TestSandbox } from '../test/support/sandbox.js';
 import {
@@ -141,6 +142,44 @@ describe('the console in Chromium through op-dbus serve', () => {
     } finally {
       attacker.close();
     }
+  });
+
+  it('"Start from host state" leaves out what the core redacted, and says so in the editor', async () => {
+    // No plugin on the sandbox has a secret yet: this page's WebSocket adds one to the core's Query
+    // answer, in the form the core redacts secrets (the contract's REDACTED_VALUE).
+    const p = await context.newPage();
+    await p.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      const queries = new Set<number>();
+      ws.onMessage((m) => {
+        const call = JSON.parse(String(m)) as { id: number; method: string };
+        if (call.method === 'Query') queries.add(call.id);
+        server.send(m);
+      });
+      server.onMessage((m) => {
+        const reply = JSON.parse(String(m)) as {
+          id?: number;
+          result?: { plugins: { state?: Record<string, unknown> }[] };
+        };
+        const state = reply.result?.plugins[0]?.state;
+        if (reply.id === undefined || !queries.has(reply.id) || state === undefined) return ws.send(m);
+        state['api_token'] = REDACTED_VALUE;
+        ws.send(JSON.stringify(reply));
+      });
+    });
+    await p.goto(`${serve.origin}/`);
+    await p.locator('[data-testid="desired-editor"] .monaco-editor').waitFor();
+    await p.getByRole('button', { name: 'Start from host state' }).click();
+    const note = p.getByTestId('host-state-left-out');
+    await note.waitFor();
+    expect(await note.textContent()).toMatch(
+      /Left out a secret value the core does not reveal \(\/plugins\/hostname\/api_token\)/,
+    );
+    const lines = p.locator('[data-testid="desired-editor"] .view-lines');
+    await lines.getByText('"hostname"').waitFor();
+    expect(await lines.textContent()).not.toContain(REDACTED_VALUE);
+    await screenshot(p, '02b-host-state-secret-left-out');
+    await p.close();
   });
 
   let approvedHash = '';

@@ -7,3 +7,4 @@ export * from './payloads.js';
 export * from './manager1.js';
 export * from './relay.js';
 export * from './csp.js';
+export * from './redaction.js';

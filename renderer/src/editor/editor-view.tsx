@@ -5,6 +5,7 @@ import { useDocumentSchemaQuery, useHostStateMutation, usePlanMutation } from '.
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';
 import { saveDocumentFile } from './file-access.js';
+import { hostDocument, leftOutNote } from './host-document.js';
 import { bindDocumentSchema, DOCUMENT_PATH, monaco } from './monaco-setup.js';
 
 const CORE_MARKER_OWNER = 'op-dbus-core';
@@ -25,6 +26,8 @@ export function EditorView() {
   const plan = usePlanMutation();
   const hostState = useHostStateMutation();
   const [problems, setProblems] = useState<Problem[]>([]);
+  // what "Start from host state" left out because the core redacted it, until another document is opened
+  const [leftOut, setLeftOut] = useState<string[]>([]);
   const editorRef = useRef<monaco.editor.IStandaloneCodeEditor | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const runPlan = useRef<() => void>(() => undefined);
@@ -90,6 +93,7 @@ export function EditorView() {
   const onOpen = async (file: File | undefined): Promise<void> => {
     if (file === undefined) return;
     useConsoleStore.getState().openDocument(file.name, await file.text());
+    setLeftOut([]);
     plan.reset();
   };
 
@@ -102,13 +106,9 @@ export function EditorView() {
   const onStartFromHost = (): void => {
     hostState.mutate(undefined, {
       onSuccess: (q) => {
-        const plugins = Object.fromEntries(
-          q.plugins.filter((p) => p.available).map((p) => [p.plugin, p.state ?? {}]),
-        );
-        const doc = { version: 1, plugins };
-        editDocument(
-          `// The host's state as the core reported it at ${new Date().toLocaleString()}.\n${JSON.stringify(doc, null, 2)}\n`,
-        );
+        const doc = hostDocument(q, new Date());
+        setLeftOut(doc.leftOut);
+        editDocument(doc.text);
       },
     });
   };
@@ -163,6 +163,12 @@ export function EditorView() {
       <ErrorNotice error={schema.error} title="The core's schema is unavailable" />
       <ErrorNotice error={plan.error} title="The core could not plan this document" />
       <ErrorNotice error={hostState.error} title="Could not read the host's state" />
+      {leftOut.length > 0 && (
+        <div className="notice notice-warning" role="status" data-testid="host-state-left-out">
+          <strong>Secret values left out</strong>
+          <span className="notice-text">{leftOutNote(leftOut)}</span>
+        </div>
+      )}
       <div className="editor-frame" data-testid="desired-editor">
         <Editor
           path={DOCUMENT_PATH}
