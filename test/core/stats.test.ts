@@ -1,15 +1,49 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import os from 'node:os';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Stats } from '../../main/common/contract/index.js';
+import { parseCpuList } from '../../main/common/topology/index.js';
 import { dropFromPageCache, nativeAvailability } from '../../native/index.js';
-import { CLI, TestSandbox, writeDocument } from '../support/sandbox.js';
+import { CLI, ROOT, TestSandbox, writeDocument } from '../support/sandbox.js';
 
 // Live metrics from the core, checked against independent readers: sysfs for memory, the kernel's
-// page cache (dropped by this test through posix_fadvise) for residency.
+// page cache (dropped by this test through posix_fadvise) for residency. What is expected of the
+// host comes from its sysfs, so it holds on one node or several (checked on hwloc's dumps below).
 let sb: TestSandbox;
+
+interface SysfsNode {
+  id: number;
+  total_kb: number;
+  cpus: number[];
+}
+
+/** Each NUMA node's MemTotal and CPUs as sysfs says; a kernel without NUMA is one node 0 of /proc/meminfo. */
+function sysfsNodes(sysfsRoot: string): SysfsNode[] {
+  const memTotal = (text: string): number => Number(/MemTotal:\s+(\d+)/.exec(text)?.[1]);
+  const base = join(sysfsRoot, 'devices/system/node');
+  const nodes = (existsSync(base) ? readdirSync(base) : []).flatMap((entry) => {
+    const m = /^node(\d+)$/.exec(entry);
+    if (m === null) return [];
+    const cpulist = join(base, entry, 'cpulist');
+    return [
+      {
+        id: Number(m[1]),
+        total_kb: memTotal(readFileSync(join(base, entry, 'meminfo'), 'utf8')),
+        cpus: existsSync(cpulist) ? parseCpuList(readFileSync(cpulist, 'utf8')) : [],
+      },
+    ];
+  });
+  if (nodes.length > 0) return nodes.sort((a, b) => a.id - b.id);
+  const online = readFileSync(join(sysfsRoot, 'devices/system/cpu/online'), 'utf8');
+  return [{ id: 0, total_kb: memTotal(readFileSync('/proc/meminfo', 'utf8')), cpus: parseCpuList(online) }];
+}
+
+/** The node a CPU belongs to, by the nodes' cpulists. */
+function nodeOfCpu(nodes: SysfsNode[], cpu: number | null): number | undefined {
+  return nodes.find((n) => cpu !== null && n.cpus.includes(cpu))?.id;
+}
 
 beforeAll(async () => {
   process.env['OP_DBUS_WITNESS'] = 'off'; // the witness would read the log between the measurements
@@ -30,13 +64,22 @@ const stats = (): Stats => JSON.parse(sb.cli(['stats', '--json']).stdout) as Sta
 describe('op-dbus stats', () => {
   it('reports node memory as sysfs has it, and where the core runs', () => {
     const s = stats();
-    const meminfo = readFileSync('/sys/devices/system/node/node0/meminfo', 'utf8');
-    expect(s.nodes[0]?.total_kb).toBe(Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1]));
+    const nodes = sysfsNodes('/sys');
+    expect(s.nodes.map(({ id, total_kb }) => ({ id, total_kb }))).toEqual(
+      nodes.map(({ id, total_kb }) => ({ id, total_kb })),
+    );
     expect(s.core.pid).toBe(sb.corePid());
     expect(nativeAvailability().available).toBe(true);
     expect(s.core.affinity).toContain(s.core.cpu);
-    expect(s.core.node).toBe(0);
-    expect(s.placement.reason).toMatch(/one NUMA node/);
+    expect(s.core.node).toBe(nodeOfCpu(nodes, s.core.cpu));
+    if (nodes.filter((n) => n.cpus.length > 0).length <= 1) {
+      expect(s.placement.reason).toMatch(/one NUMA node/);
+    } else {
+      // several nodes with CPUs: the core pinned itself to the one it chose
+      expect(s.placement.enabled).toBe(true);
+      expect(s.core.node).toBe(s.placement.node);
+      expect(s.core.affinity).toEqual(s.placement.cpus);
+    }
   });
 
   it("says where the audit log's work runs: a writer thread, verify workers, the native walk (all built here)", () => {
@@ -64,7 +107,9 @@ describe('op-dbus stats', () => {
     try {
       const fromCore = await client.call('Topology', {});
       expect(fromCore).toEqual(JSON.parse(sb.cli(['topology', '--json']).stdout));
-      expect(fromCore.nodes[0]?.cpus.length).toBe(os.availableParallelism());
+      const online = parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+      const inNodes = fromCore.nodes.flatMap((n) => n.cpus).filter((cpu) => online.includes(cpu));
+      expect(inNodes.sort((a, b) => a - b)).toEqual(online);
     } finally {
       client.close();
     }
@@ -84,5 +129,31 @@ describe('op-dbus stats', () => {
     expect(lines.length).toBeGreaterThanOrEqual(3);
     const times = lines.map((l) => (JSON.parse(l) as Stats).time);
     expect(new Set(times).size).toBe(times.length);
+  });
+});
+
+describe('what this test expects of a host, on machines with several nodes (hwloc dumps)', () => {
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'opdbus-stats-hosts-'));
+    execFileSync('tar', [
+      'xzf',
+      join(ROOT, '../shared/fixtures/numa-hwloc.tar.gz'),
+      '-C',
+      root,
+      'numa/64amd64-4s2n4ca2co/sys',
+      'numa/offline-cpu0-node0/sys',
+    ]);
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it("reads every node's memory and CPUs, and finds a CPU's node: 8 nodes, and a host whose only node is 1", () => {
+    const opteron = sysfsNodes(join(root, 'numa/64amd64-4s2n4ca2co/sys'));
+    expect(opteron.map((n) => n.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(opteron[5]).toMatchObject({ total_kb: 8388608, cpus: [40, 41, 42, 43, 44, 45, 46, 47] });
+    expect(nodeOfCpu(opteron, 33)).toBe(4);
+    const haswell = sysfsNodes(join(root, 'numa/offline-cpu0-node0/sys'));
+    expect(haswell.map((n) => n.id)).toEqual([1]);
+    expect(nodeOfCpu(haswell, 5)).toBe(1);
   });
 });
