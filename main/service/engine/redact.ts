@@ -1,6 +1,8 @@
+import { REDACTED_VALUE } from '../../common/contract/index.js';
 import type { JsonSchema } from '../../sdk/index.js';
 
-export const REDACTED = '«redacted»';
+/** What a secret value is shown as: the contract's marker, which clients recognise. */
+export const REDACTED = REDACTED_VALUE;
 
 /**
  * A copy of a value with every field its JSON Schema marks `"x-secret": true` replaced by a marker,
