@@ -31,6 +31,36 @@ describe('relayCall', () => {
     expect(core.calls).toEqual(['Schema']);
   });
 
+  it('forwards the plugin platform’s methods with their requests as validated', async () => {
+    const seen: { method: MethodName; request: unknown }[] = [];
+    const link: CoreLink = {
+      call: (method, request) => {
+        seen.push({ method, request });
+        return Promise.resolve({}) as never;
+      },
+      onSignal: () => Promise.resolve(() => undefined),
+    };
+    const core = (): Promise<CoreLink> => Promise.resolve(link);
+    const hash = 'a'.repeat(64);
+    const calls: [MethodName, unknown][] = [
+      ['Apply', { planId: 'p', hash, confirmIrreversible: ['alpha/gone'] }],
+      ['Cancel', { planId: 'p' }],
+      ['Drift', {}],
+      ['Converge', { dryRun: true }],
+      ['Converge', { confirmIrreversible: ['alpha/gone'] }],
+      ['Plugins', {}],
+    ];
+    for (const [method, request] of calls) {
+      expect(await relayCall(core, method, request, local)).toEqual({ result: {} });
+    }
+    expect(seen).toEqual(calls.map(([method, request]) => ({ method, request })));
+    // a confirmation that is not a list of names never reaches the core
+    expect(
+      await relayCall(core, 'Apply', { planId: 'p', hash, confirmIrreversible: 'alpha/gone' }, local),
+    ).toMatchObject({ error: { code: 'InvalidArgument' } });
+    expect(seen).toHaveLength(calls.length);
+  });
+
   it('refuses unknown methods and invalid requests before the core sees them', async () => {
     const core = fakeCore(() => ({}));
     expect(await relayCall(core.link, 'constructor', {}, local)).toMatchObject({
