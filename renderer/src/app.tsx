@@ -5,6 +5,7 @@ import { useWitness } from './core/core-queries.js';
 import { EditorView } from './editor/editor-view.js';
 import { HostView } from './host/host-view.js';
 import { PlanView } from './plan/plan-view.js';
+import { PluginsView } from './plugin-list/plugins-view.js';
 import { useConsoleStore, type ConsoleView } from './state/console-store.js';
 
 const TABS: { view: ConsoleView; label: string }[] = [
@@ -12,9 +13,10 @@ const TABS: { view: ConsoleView; label: string }[] = [
   { view: 'plan', label: 'Plan & apply' },
   { view: 'audit', label: 'Audit log' },
   { view: 'host', label: 'Host' },
+  { view: 'plugins', label: 'Plugins' },
 ];
 
-/** The console: one header, four views; the views stay mounted so the editor keeps its undo history. */
+/** The console: one header, five views; the views stay mounted so the editor keeps its undo history. */
 export function App() {
   const core = useCore();
   const view = useConsoleStore((s) => s.view);
@@ -90,6 +92,9 @@ export function App() {
         </div>
         <div className="view-slot" hidden={view !== 'host'}>
           <HostView />
+        </div>
+        <div className="view-slot" hidden={view !== 'plugins'}>
+          <PluginsView />
         </div>
       </main>
     </div>

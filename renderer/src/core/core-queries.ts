@@ -1,10 +1,17 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
-import { OpError, type AuditListRequest, type Stats } from '../../../main/common/contract/index.js';
+import {
+  OpError,
+  type ApplyRequest,
+  type AuditListRequest,
+  type RequestOf,
+  type Stats,
+} from '../../../main/common/contract/index.js';
 import { useConsoleStore } from '../state/console-store.js';
 import { useCore } from './core-context.js';
 
 const AUDIT = ['audit'] as const;
+const DRIFT = ['drift'] as const;
 // Mutations invalidate the audit queries without awaiting the refetch: a call is done when the core answers.
 
 /** The composed JSON Schema of the desired-state document. */
@@ -107,18 +114,65 @@ export function useApproveMutation() {
   });
 }
 
-/** Applies the approved plan; a StalePlan answer marks the plan stale so the view offers a re-plan. */
+/**
+ * Applies the approved plan (with its irreversible changes confirmed, when it has any); a StalePlan
+ * answer marks the plan stale so the view offers a re-plan. Drift is measured against the last
+ * applied document, which an apply replaces: it is asked again however the apply ended.
+ */
 export function useApplyMutation() {
   const core = useCore();
   const queries = useQueryClient();
   return useMutation({
-    mutationFn: (input: { planId: string; hash: string }) => core.call('Apply', input),
+    mutationFn: (input: ApplyRequest) => core.call('Apply', input),
     onSuccess: (result) => useConsoleStore.getState().applied(result),
     onError: (e) => {
       if (e instanceof OpError && e.code === 'StalePlan') useConsoleStore.getState().wentStale(e.message);
     },
-    onSettled: () => void queries.invalidateQueries({ queryKey: AUDIT }),
+    onSettled: () => {
+      void queries.invalidateQueries({ queryKey: AUDIT });
+      void queries.invalidateQueries({ queryKey: DRIFT });
+    },
   });
+}
+
+/** Asks the core to stop the running apply of a plan between two steps; the apply then rolls back. */
+export function useCancelMutation() {
+  const core = useCore();
+  return useMutation({ mutationFn: (planId: string) => core.call('Cancel', { planId }) });
+}
+
+/**
+ * The host against the last applied document, apart from any plan. Each answer is an audit entry,
+ * so it is asked when the console opens, on Refresh and after an apply or converge, never on focus.
+ */
+export function useDrift() {
+  const core = useCore();
+  return useQuery({
+    queryKey: DRIFT,
+    queryFn: () => core.call('Drift', {}),
+    staleTime: Infinity,
+    refetchOnWindowFocus: false,
+    refetchOnReconnect: false,
+  });
+}
+
+/** Re-applies the last applied document (or, as a dry run, plans it); a real one refreshes drift. */
+export function useConvergeMutation() {
+  const core = useCore();
+  const queries = useQueryClient();
+  return useMutation({
+    mutationFn: (input: RequestOf<'Converge'>) => core.call('Converge', input),
+    onSettled: (_r, _e, input) => {
+      void queries.invalidateQueries({ queryKey: AUDIT });
+      if (input.dryRun !== true) void queries.invalidateQueries({ queryKey: DRIFT });
+    },
+  });
+}
+
+/** The plugins the core found through their manifests; they change only when the core restarts. */
+export function usePlugins() {
+  const core = useCore();
+  return useQuery({ queryKey: ['plugins'], queryFn: () => core.call('Plugins', {}) });
 }
 
 /** The host's current state, to start a document from it. */

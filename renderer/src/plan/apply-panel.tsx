@@ -1,8 +1,12 @@
-import { useEffect } from 'react';
-import type { Plan } from '../../../main/common/contract/index.js';
-import { useApplyMutation, useApproveMutation } from '../core/core-queries.js';
+import { useEffect, useState } from 'react';
+import type { ApplyProgress, Plan } from '../../../main/common/contract/index.js';
+import { readableError } from '../core/core-client.js';
+import { useApplyMutation, useApproveMutation, useCancelMutation } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';
+import { ApplyOutcome } from './apply-outcome.js';
+import { IrreversibleConfirmation } from './irreversible-confirmation.js';
+import { confirmationOf, unconfirmed } from './irreversible.js';
 
 interface ApplyPanelProps {
   plan: Plan;
@@ -11,7 +15,10 @@ interface ApplyPanelProps {
   replanning: boolean;
 }
 
-/** Approve (exactly the hash shown) then Apply, with the core's progress as it streams in. */
+/**
+ * Approve (exactly the hash shown), confirm each irreversible change, then Apply, with the core's
+ * progress as it streams in and a Cancel while it runs.
+ */
 export function ApplyPanel({ plan, outdated, onReplan, replanning }: ApplyPanelProps) {
   const approval = useConsoleStore((s) => s.approval);
   const applyResult = useConsoleStore((s) => s.applyResult);
@@ -19,19 +26,32 @@ export function ApplyPanel({ plan, outdated, onReplan, replanning }: ApplyPanelP
   const staleMessage = useConsoleStore((s) => s.staleMessage);
   const approve = useApproveMutation();
   const apply = useApplyMutation();
+  const cancel = useCancelMutation();
+  const [confirmed, setConfirmed] = useState<ReadonlySet<string>>(new Set());
   const { reset: resetApprove } = approve;
   const { reset: resetApply } = apply;
+  const { reset: resetCancel } = cancel;
 
-  // a new plan starts a new approval: errors of the previous plan's calls no longer apply
+  // a new plan starts a new approval: errors and confirmations of the previous plan no longer apply
   useEffect(() => {
     resetApprove();
     resetApply();
-  }, [plan.id, resetApprove, resetApply]);
+    resetCancel();
+    setConfirmed(new Set());
+  }, [plan.id, resetApprove, resetApply, resetCancel]);
 
+  const missing = unconfirmed(plan.irreversible, confirmed);
+  // the core forgets a plan whose apply was cancelled: only a new plan can be applied
+  const cancelled = apply.error !== null && readableError(apply.error).code === 'Cancelled';
   const canApprove = plan.hasChanges && !outdated && approval === undefined && staleMessage === undefined;
   const canApply =
-    approval !== undefined && applyResult === undefined && !apply.isPending && staleMessage === undefined;
-  const applyError = apply.error !== null && staleMessage === undefined ? apply.error : null;
+    approval !== undefined &&
+    applyResult === undefined &&
+    !apply.isPending &&
+    staleMessage === undefined &&
+    missing.length === 0 &&
+    !cancelled;
+  const hasIrreversible = plan.irreversible.length > 0;
 
   return (
     <div className="panel apply-panel">
@@ -84,42 +104,79 @@ export function ApplyPanel({ plan, outdated, onReplan, replanning }: ApplyPanelP
           )}
           <ErrorNotice error={approve.error} title="Not approved" />
         </li>
+        {hasIrreversible && (
+          <li className={missing.length === 0 ? 'done' : ''}>
+            <div className="step-title">2. Confirm each irreversible change</div>
+            <IrreversibleConfirmation
+              irreversible={plan.irreversible}
+              confirmed={confirmed}
+              onChange={setConfirmed}
+              disabled={applyResult !== undefined || apply.isPending}
+            />
+          </li>
+        )}
         <li className={applyResult !== undefined ? 'done' : ''}>
-          <div className="step-title">2. Apply</div>
-          <button
-            type="button"
-            className="primary danger"
-            data-testid="apply-button"
-            disabled={!canApply}
-            onClick={() => apply.mutate({ planId: plan.id, hash: plan.hash })}
-          >
-            {applyResult !== undefined ? 'Applied' : apply.isPending ? 'Applying…' : 'Apply to host'}
-          </button>
-          {progress.length > 0 && (
-            <ul className="progress" data-testid="apply-progress" aria-live="polite">
-              {progress.map((p, i) => (
-                <li key={i} className={`step-${p.step}`}>
-                  <span className="badge">{p.step}</span> {p.message}
-                </li>
-              ))}
-            </ul>
-          )}
-          {applyResult !== undefined && (
-            <div className="notice notice-success" role="status" data-testid="apply-result">
-              <strong>
-                {applyResult.outcome === 'applied' ? 'Applied and verified.' : 'Nothing to do.'}
-              </strong>
-              <span className="notice-text">
-                {applyResult.plugins
-                  .map((p) => `${p.plugin}: ${p.changed} changed${p.verified ? ', verified' : ''}`)
-                  .join('; ')}{' '}
-                · audit #{applyResult.auditSeq}
+          <div className="step-title">{hasIrreversible ? '3' : '2'}. Apply</div>
+          <div className="actions">
+            <button
+              type="button"
+              className="primary danger"
+              data-testid="apply-button"
+              disabled={!canApply}
+              onClick={() =>
+                apply.mutate({ planId: plan.id, hash: plan.hash, ...confirmationOf(plan.irreversible) })
+              }
+            >
+              {applyResult !== undefined ? 'Applied' : apply.isPending ? 'Applying…' : 'Apply to host'}
+            </button>
+            {apply.isPending && (
+              <button
+                type="button"
+                data-testid="cancel-button"
+                disabled={cancel.isPending || cancel.data?.cancelled === true}
+                onClick={() => cancel.mutate(plan.id)}
+              >
+                {cancel.isPending || cancel.data?.cancelled === true ? 'Cancelling…' : 'Cancel'}
+              </button>
+            )}
+            {approval !== undefined && missing.length > 0 && (
+              <span className="muted" data-testid="apply-waits-for-confirmation">
+                Apply waits until you confirm {missing.join(', ')}.
               </span>
-            </div>
-          )}
-          <ErrorNotice error={applyError} title="Not applied" />
+            )}
+          </div>
+          <ProgressList progress={progress} />
+          {apply.isPending &&
+            (cancel.data?.cancelled === true || progress.some((p) => p.step === 'cancelling')) && (
+              <div className="notice notice-warning" role="status" data-testid="apply-cancelling">
+                <strong>Cancelling.</strong>
+                <span className="notice-text">
+                  The core stops at the next step and rolls back what this apply changed.
+                </span>
+              </div>
+            )}
+          <ErrorNotice error={cancel.error} title="Could not cancel" />
+          <ApplyOutcome
+            result={applyResult}
+            error={staleMessage === undefined ? apply.error : null}
+            onReplan={onReplan}
+            replanning={replanning}
+          />
         </li>
       </ol>
     </div>
+  );
+}
+
+function ProgressList({ progress }: { progress: ApplyProgress[] }) {
+  if (progress.length === 0) return null;
+  return (
+    <ul className="progress" data-testid="apply-progress" aria-live="polite">
+      {progress.map((p, i) => (
+        <li key={i} className={`step-${p.step}`}>
+          <span className="badge">{p.step}</span> {p.message}
+        </li>
+      ))}
+    </ul>
   );
 }

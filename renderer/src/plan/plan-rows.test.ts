@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Plan } from '../../../main/common/contract/index.js';
-import { changeRows, diffTexts, projectOnto, valueText } from './plan-rows.js';
+import { changeRows, diffTexts, inApplyOrder, projectOnto, valueText } from './plan-rows.js';
 
 const plan: Plan = {
   id: 'p1',
@@ -36,6 +36,41 @@ describe('changeRows', () => {
     expect(changeRows(plan).map((r) => `${r.plugin}/${r.resource}: ${r.before} → ${r.after}`)).toEqual([
       'hostname/location: "" → "Rack 4"',
       'hostname/pretty_hostname: "" → "Web 1"',
+    ]);
+  });
+});
+
+describe('inApplyOrder', () => {
+  it('groups reversible changes per plugin and puts every irreversible one last, as the core runs them', () => {
+    const twoPlugins: Plan = {
+      ...plan,
+      diffs: [
+        {
+          plugin: 'alpha',
+          resources: [
+            {
+              id: 'gone',
+              action: 'create',
+              irreversible: true,
+              changes: [{ path: '/p/alpha/gone', after: 'x' }],
+            },
+            { id: 'a', action: 'modify', changes: [{ path: '/p/alpha/a', before: '1', after: '2' }] },
+          ],
+        },
+        {
+          plugin: 'beta',
+          resources: [{ id: 'b', action: 'create', changes: [{ path: '/p/beta/b', after: '1' }] }],
+        },
+      ],
+      irreversible: ['alpha/gone'],
+    };
+    const { byPlugin, irreversible } = inApplyOrder(changeRows(twoPlugins));
+    expect(byPlugin.map(([p, rows]) => `${p}: ${rows.map((r) => r.resource).join(',')}`)).toEqual([
+      'alpha: a',
+      'beta: b',
+    ]);
+    expect(irreversible.map((r) => `${r.plugin}/${r.resource} ${r.before} → ${r.after}`)).toEqual([
+      'alpha/gone (absent) → "x"',
     ]);
   });
 });

@@ -33,6 +33,23 @@ export function changeRows(plan: Plan): ChangeRow[] {
   return rows;
 }
 
+/**
+ * The change rows in the order the apply runs them: each plugin's reversible changes (plugins in
+ * dependency order), then every irreversible change, last, as the core runs them.
+ */
+export function inApplyOrder(rows: readonly ChangeRow[]): {
+  byPlugin: [plugin: string, rows: ChangeRow[]][];
+  irreversible: ChangeRow[];
+} {
+  const byPlugin = new Map<string, ChangeRow[]>();
+  const irreversible: ChangeRow[] = [];
+  for (const r of rows) {
+    if (r.irreversible) irreversible.push(r);
+    else byPlugin.set(r.plugin, [...(byPlugin.get(r.plugin) ?? []), r]);
+  }
+  return { byPlugin: [...byPlugin], irreversible };
+}
+
 /** A value as the admin reads it: JSON, with absence spelled out. */
 export function valueText(v: unknown): string {
   if (v === undefined) return '(absent)';

@@ -2,12 +2,16 @@ import { DiffEditor } from '@monaco-editor/react';
 import { useMemo } from 'react';
 import type { Plan } from '../../../main/common/contract/index.js';
 import { usePlanMutation } from '../core/core-queries.js';
+import { DriftPanel } from '../drift/drift-panel.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';
 import { ApplyPanel } from './apply-panel.js';
-import { changeRows, diffTexts, type ChangeRow } from './plan-rows.js';
+import { changeRows, diffTexts, inApplyOrder, type ChangeRow } from './plan-rows.js';
 
-/** The plan: what changes per plugin and resource, the diff current → desired, approval and apply. */
+/**
+ * The plan: what changes per plugin and resource, the diff current → desired, approval and apply;
+ * below it, on its own, the host's drift from the last applied plan.
+ */
 export function PlanView() {
   const plan = useConsoleStore((s) => s.plan);
   const outdated = useConsoleStore((s) => s.plan !== undefined && s.plannedDocument !== s.document);
@@ -20,6 +24,7 @@ export function PlanView() {
           <h2>No plan yet</h2>
           <p>Write the desired state in the editor and press Plan (Ctrl+Enter).</p>
         </div>
+        <DriftPanel />
       </section>
     );
   }
@@ -49,6 +54,7 @@ export function PlanView() {
         </div>
         <PlanDiff plan={plan} />
       </div>
+      <DriftPanel />
     </section>
   );
 }
@@ -82,36 +88,59 @@ function PlanSummary({ plan }: { plan: Plan }) {
 
 function ChangeList({ plan }: { plan: Plan }) {
   const rows = changeRows(plan);
-  const byPlugin = new Map<string, ChangeRow[]>();
-  for (const r of rows) byPlugin.set(r.plugin, [...(byPlugin.get(r.plugin) ?? []), r]);
+  const { byPlugin, irreversible } = inApplyOrder(rows);
   return (
     <div className="panel change-list" data-testid="change-list">
-      <div className="panel-head">Changes</div>
+      <div className="panel-head">Changes, in the order the apply runs them</div>
       {rows.length === 0 && <div className="panel-empty">Nothing to change.</div>}
-      {[...byPlugin].map(([plugin, pluginRows]) => (
-        <div key={plugin} className="plugin-changes">
-          <h3>{plugin}</h3>
-          <table>
-            <tbody>
-              {pluginRows.map((r) => (
-                <tr key={r.path} data-testid="change-row" data-path={r.path}>
-                  <td className="resource">
-                    <span className={`badge action-${r.action}`}>{r.action}</span> {r.resource}
-                    {r.irreversible && <span className="badge irreversible">irreversible</span>}
-                  </td>
-                  <td className="values">
-                    <span className="before">{r.before}</span>
-                    <span className="arrow" aria-label="becomes">
-                      →
-                    </span>
-                    <span className="after">{r.after}</span>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {byPlugin.map(([plugin, pluginRows]) => (
+        <ChangeGroup key={plugin} title={plugin} rows={pluginRows} />
       ))}
+      {irreversible.length > 0 && (
+        <ChangeGroup
+          title="Irreversible · run last, after every other change"
+          rows={irreversible}
+          irreversible
+        />
+      )}
+    </div>
+  );
+}
+
+interface ChangeGroupProps {
+  title: string;
+  rows: ChangeRow[];
+  /** The group of irreversible changes names each by plugin/resource, as the confirmation does. */
+  irreversible?: boolean;
+}
+
+function ChangeGroup({ title, rows, irreversible = false }: ChangeGroupProps) {
+  return (
+    <div
+      className={`plugin-changes${irreversible ? ' irreversible-group' : ''}`}
+      data-testid={irreversible ? 'irreversible-changes' : undefined}
+    >
+      <h3>{title}</h3>
+      <table>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.path} data-testid="change-row" data-path={r.path}>
+              <td className="resource">
+                <span className={`badge action-${r.action}`}>{r.action}</span>{' '}
+                {irreversible ? `${r.plugin}/${r.resource}` : r.resource}
+                {r.irreversible && <span className="badge irreversible">irreversible</span>}
+              </td>
+              <td className="values">
+                <span className="before">{r.before}</span>
+                <span className="arrow" aria-label="becomes">
+                  →
+                </span>
+                <span className="after">{r.after}</span>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </div>
   );
 }

@@ -6,7 +6,7 @@ import type {
   Plan,
 } from '../../../main/common/contract/index.js';
 
-export type ConsoleView = 'editor' | 'plan' | 'audit' | 'host';
+export type ConsoleView = 'editor' | 'plan' | 'audit' | 'host' | 'plugins';
 
 export const STARTER_DOCUMENT = `// Desired state of this host (JSON with comments).
 // Ctrl+Space completes names and values from the core's schema.
