@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDACTED_VALUE } from '../main/common/contract/index.js';
 import { rewriteAuditHistory } from '../test/support/audit-rewrite.js';
-import { TestSandbox } from '../test/support/sandbox.js';
+import { TestSandbox, waitFor } from '../test/support/sandbox.js';
 import {
   launchChromium,
   openDocumentFile,
@@ -14,16 +15,19 @@ import {
   typeOverWord,
   type ServeProcess,
 } from './support/console.js';
+import { ProbeHost } from './support/probe.js';
 
 // The console end to end on a real sandbox: private dbus-daemon, polkitd, systemd-hostnamed in an
 // overlay, the core; `op-dbus serve` as a separate process; Debian's Chromium driving the UI.
-// Independent readers check every claim: the CLI's audit list, busctl, hostnamed's machine-info.
+// Independent readers check every claim: the CLI's audit list, busctl, hostnamed's machine-info,
+// and the state files and call log of probe plugins installed from OP_DBUS_PLUGIN_PATH.
 
 let sb: TestSandbox;
 let serve: ServeProcess;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let context: BrowserContext;
 let page: Page;
+let probe: ProbeHost;
 
 // What the admin opens; the test then types the location over the placeholder in Monaco.
 const TEMPLATE = `// hostname of the e2e host
@@ -39,6 +43,30 @@ const TEMPLATE = `// hostname of the e2e host
 }
 `;
 
+// Two probe plugins: alpha's "gone" is irreversible (it runs last, and only confirmed); beta runs after alpha.
+const PROBES_DOC = JSON.stringify(
+  {
+    version: 1,
+    plugins: {
+      alpha: { values: { a: '1', gone: 'x' }, irreversible: ['gone'] },
+      beta: { values: { b: '1' } },
+    },
+  },
+  null,
+  2,
+);
+const CANCEL_DOC = JSON.stringify(
+  {
+    version: 1,
+    plugins: {
+      alpha: { values: { a: '2' } },
+      beta: { values: { b: '2' }, delay_ms: 4000, honour_signal: false },
+    },
+  },
+  null,
+  2,
+);
+
 interface AuditList {
   entries: { seq: number; kind: string; summary: string }[];
 }
@@ -52,14 +80,33 @@ function auditList(): AuditList {
 const text = async (testId: string): Promise<string> =>
   ((await page.getByTestId(testId).textContent()) ?? '').trim();
 
-// Metrics every 300 ms, so the Host view sees signals within the test's patience.
-const CORE_ENV = { OP_DBUS_METRICS_INTERVAL_MS: '300' };
+// Metrics every 300 ms, so the Host view sees signals within the test's patience; the probe
+// plugins' directory (and one the core must refuse) on OP_DBUS_PLUGIN_PATH. Every restart keeps both.
+let coreEnv: Record<string, string>;
+
+/** Probe plugins as an admin installs them: alpha, beta after it, and two the Plugins tab explains. */
+function installPlugins(base: string): string {
+  const dir = join(base, 'plugins');
+  probe = new ProbeHost(join(base, 'probe-host'));
+  mkdirSync(dir, { mode: 0o755 });
+  mkdirSync(probe.root, { mode: 0o755 });
+  probe.install(dir, 'alpha');
+  probe.install(dir, 'beta', { after: ['alpha'] });
+  probe.install(dir, 'gamma', { after: ['net'] });
+  probe.install(dir, 'offline', { root: join(base, 'nowhere') });
+  // a directory anyone may write: the core must refuse to load plugins from it
+  const open = join(base, 'world-writable');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  return `${dir}:${open}`;
+}
 
 beforeAll(async () => {
   // the witness's store (serve's and the CLI's) is the sandbox's own: both run with sb.childEnv
   delete process.env['OP_DBUS_WITNESS'];
   sb = await TestSandbox.start();
-  await sb.restartCore(CORE_ENV);
+  coreEnv = { OP_DBUS_METRICS_INTERVAL_MS: '300', OP_DBUS_PLUGIN_PATH: installPlugins(join(sb.dir, '..')) };
+  await sb.restartCore(coreEnv);
   serve = await startServe(sb);
   browser = await launchChromium();
   context = browser.context;
@@ -69,6 +116,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await serve?.stop();
+  // with its temp dir: the plugins, their host and the witness's store are under it
   await sb?.stop();
 });
 
@@ -233,8 +281,8 @@ describe('the console in Chromium through op-dbus serve', () => {
     await screenshot(page, '05-applied');
     expect(sb.machineInfo()['LOCATION']).toBe('Rack 7, e2e');
     expect(sb.hostnameProperty('Location')).toBe('Rack 7, e2e');
-    const [latest] = auditList().entries;
-    expect(latest?.kind).toBe('apply');
+    // the console asks for drift after an apply: that read may be the newest entry
+    const latest = auditList().entries.find((e) => e.kind === 'apply');
     expect(latest?.summary).toContain(approvedHash);
 
     await page.getByTestId('tab-audit').click();
@@ -276,6 +324,165 @@ describe('the console in Chromium through op-dbus serve', () => {
     expect(await page.getByTestId('stale-plan').count()).toBe(0);
     expect(await page.getByTestId('error-notice').count()).toBe(0);
     await screenshot(page, '08-replanned');
+  });
+
+  it('lists the plugins the core found: source, order, availability and why not, notes, refused directories', async () => {
+    await page.getByTestId('tab-plugins').click();
+    const row = (name: string) => page.locator(`[data-testid="plugin-row"][data-name="${name}"]`);
+    await row('alpha').waitFor();
+    expect(await row('hostname').textContent()).toMatch(/built-in.*SetLocation.*available/);
+    expect(await row('beta').getByTestId('plugin-after').textContent()).toBe('alpha');
+    expect(await row('beta').textContent()).toMatch(/community/);
+    expect(await row('gamma').getByTestId('plugin-notes').textContent()).toMatch(
+      /after names net, which is not installed/,
+    );
+    expect(await row('offline').getAttribute('data-available')).toBe('false');
+    expect(await row('offline').getByTestId('plugin-availability').textContent()).toMatch(
+      /unavailable: .*\/nowhere is missing/,
+    );
+    // in the order an apply runs them: beta after alpha
+    const names = await page
+      .getByTestId('plugin-row')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')));
+    expect(names.indexOf('alpha')).toBeLessThan(names.indexOf('beta'));
+    expect(await page.getByTestId('plugin-refused').textContent()).toMatch(
+      /world-writable.*writable by every user/,
+    );
+    await screenshot(page, '11-plugins');
+  });
+
+  let probesPlanHash = '';
+
+  it('lists irreversible changes last and applies only when each is confirmed by name', async () => {
+    await page.getByTestId('tab-editor').click();
+    await openDocumentFile(page, 'e2e-probes.json', PROBES_DOC);
+    await page.getByTestId('problems').getByText('No problems').waitFor();
+    await page.getByTestId('plan-button').click();
+    const last = page.getByTestId('irreversible-changes');
+    await last.locator('[data-testid="change-row"][data-path="/plugins/alpha/values/gone"]').waitFor();
+    expect(await last.locator('[data-testid="change-row"]').count()).toBe(1);
+    expect(await last.textContent()).toMatch(/run last.*alpha\/gone/);
+    probesPlanHash = await text('plan-hash');
+
+    await page.getByTestId('approve-button').click();
+    await page.getByTestId('approved-hash').waitFor();
+    const apply = page.getByTestId('apply-button');
+    expect(await apply.isDisabled()).toBe(true);
+    expect(await text('apply-waits-for-confirmation')).toBe('Apply waits until you confirm alpha/gone.');
+    await screenshot(page, '12-irreversible-to-confirm');
+    await page.locator('[data-testid="confirm-irreversible"][data-resource="alpha/gone"]').check();
+    expect(await apply.isEnabled()).toBe(true);
+    probe.resetCalls();
+    await apply.click();
+    await page.getByTestId('apply-result').waitFor();
+    expect(await text('apply-confirmed-irreversible')).toMatch(/alpha\/gone/);
+    await screenshot(page, '13-irreversible-applied');
+    // the irreversible change ran last, after beta, and the core recorded the confirmation
+    expect(probe.applies()).toEqual(['alpha.apply(a)', 'beta.apply(b)', 'alpha.apply(gone)']);
+    expect(probe.state('alpha')).toEqual({ a: '1', gone: 'x' });
+    expect(auditList().entries.find((e) => e.kind === 'apply')?.summary).toMatch(
+      new RegExp(
+        `apply plan ${probesPlanHash}: applied and verified .*; irreversible, confirmed: alpha/gone`,
+      ),
+    );
+  });
+
+  it('cancels a running apply: the panel says cancelling, then cancelled and rolled back', async () => {
+    await page.getByTestId('tab-editor').click();
+    // beta finishes its step before it looks at the cancel (honour_signal: false): the panel shows "cancelling" meanwhile
+    await openDocumentFile(page, 'e2e-cancel.json', CANCEL_DOC);
+    await page.getByTestId('plan-button').click();
+    await page.locator('[data-testid="change-row"][data-path="/plugins/beta/values/b"]').waitFor();
+    await page.getByTestId('approve-button').click();
+    await page.getByTestId('approved-hash').waitFor();
+    probe.resetCalls();
+    await page.getByTestId('apply-button').click();
+    await waitFor('beta to start applying', () => probe.calls().includes('beta.apply(b)'));
+    expect(probe.state('alpha').a).toBe('2');
+    await page.getByTestId('cancel-button').click();
+    await page.getByTestId('apply-cancelling').waitFor();
+    await page.locator('[data-testid="apply-progress"] li.step-cancelling').waitFor();
+    await screenshot(page, '14-cancelling');
+
+    const cancelled = page.getByTestId('apply-cancelled');
+    await cancelled.waitFor({ timeout: 15_000 });
+    expect(await cancelled.textContent()).toMatch(
+      /Cancelled and rolled back\..*was cancelled and was rolled back: cancelled by uid 0/,
+    );
+    expect(await page.getByTestId('apply-button').isDisabled()).toBe(true);
+    await screenshot(page, '15-cancelled');
+    expect(probe.state('alpha')).toEqual({ a: '1', gone: 'x' });
+    expect(probe.state('beta')).toEqual({ b: '1' });
+    expect(probe.calls()).toContain('alpha.rollback');
+    expect(auditList().entries.find((e) => e.kind === 'apply')?.summary).toMatch(
+      /failed \(cancelled by uid 0 .*\); rolled back/,
+    );
+  });
+
+  it('shows drift from the last applied plan apart from the plan, and converges it back', async () => {
+    const verdict = (v: string) => page.locator(`[data-testid="drift-verdict"][data-verdict="${v}"]`);
+    // the cancelled apply left the host as the irreversible test applied it
+    await verdict('in-sync').waitFor();
+    expect(await text('drift-plan-hash')).toBe(probesPlanHash);
+
+    probe.setOutOfBand('beta', { b: 'by hand' });
+    await page.getByTestId('drift-refresh').click();
+    await verdict('drifted').waitFor();
+    const row = page.locator('[data-testid="drift-row"][data-path="/plugins/beta/values/b"]');
+    expect(await row.locator('.applied').textContent()).toBe('"1"');
+    expect(await row.locator('.host').textContent()).toBe('"by hand"');
+    expect(await page.getByTestId('drift-row').count()).toBe(1);
+    await screenshot(page, '16-drift');
+
+    await page.getByTestId('converge-button').click();
+    const review = page.getByTestId('converge-review');
+    await review.waitFor();
+    expect(await review.textContent()).toMatch(/1 change/);
+    expect(await review.getByTestId('confirm-irreversible').count()).toBe(0);
+    await page.getByTestId('converge-now').click();
+    await page.getByTestId('converge-result').getByText('Converged and verified.').waitFor();
+    await verdict('in-sync').waitFor();
+    expect(await text('drift-plan-hash')).toBe(probesPlanHash);
+    await screenshot(page, '17-converged');
+    expect(probe.state('beta')).toEqual({ b: '1' });
+    expect(auditList().entries.find((e) => e.kind === 'converge')?.summary).toMatch(
+      new RegExp(`converge to applied plan ${probesPlanHash}: new plan [0-9a-f]+ with 1 change`),
+    );
+  });
+
+  it("shows the core's NotConfirmed refusal when an irreversible change appears after review, then converges with it confirmed", async () => {
+    const verdict = (v: string) => page.locator(`[data-testid="drift-verdict"][data-verdict="${v}"]`);
+    probe.setOutOfBand('beta', { b: 'by hand again' });
+    await page.getByTestId('drift-refresh').click();
+    await verdict('drifted').waitFor();
+    await page.getByTestId('converge-button').click();
+    await page.getByTestId('converge-review').waitFor();
+    // while the admin reads the review, the irreversible value goes missing on the host too
+    probe.setOutOfBand('alpha', { a: '1' });
+    await page.getByTestId('converge-now').click();
+    const refusal = page
+      .getByTestId('drift-panel')
+      .locator('[data-testid="error-notice"][data-code="NotConfirmed"]');
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toMatch(
+      /the core refused irreversible changes that were not confirmed.*not confirmed: alpha\/gone/,
+    );
+    expect(probe.state('beta')).toEqual({ b: 'by hand again' });
+    // the drift, asked again, now names both values
+    await page.locator('[data-testid="drift-row"][data-path="/plugins/alpha/values/gone"]').waitFor();
+    await screenshot(page, '18-converge-not-confirmed');
+
+    await page.getByTestId('converge-button').click();
+    const box = page.locator('[data-testid="confirm-irreversible"][data-resource="alpha/gone"]');
+    await box.waitFor();
+    expect(await page.getByTestId('converge-now').isDisabled()).toBe(true);
+    await box.check();
+    await screenshot(page, '19-converge-confirm');
+    await page.getByTestId('converge-now').click();
+    await page.getByTestId('converge-result').getByText('Converged and verified.').waitFor();
+    await verdict('in-sync').waitFor();
+    expect(probe.state('alpha')).toEqual({ a: '1', gone: 'x' });
+    expect(probe.state('beta')).toEqual({ b: '1' });
   });
 
   it("shows the host's node memory as the kernel reports it, updated by each Metrics signal", async () => {
@@ -323,7 +530,7 @@ describe('the console in Chromium through op-dbus serve', () => {
   });
 
   it('says "unavailable" and why, where the core runs without its native addon', async () => {
-    await sb.restartCore({ ...CORE_ENV, OP_DBUS_NATIVE_ADDON: '/nonexistent/opdbus_native.node' });
+    await sb.restartCore({ ...coreEnv, OP_DBUS_NATIVE_ADDON: '/nonexistent/opdbus_native.node' });
     await page.reload();
     await page.getByTestId('tab-host').click();
     const cpu = page.getByTestId('core-cpu');
@@ -345,7 +552,7 @@ describe('the console in Chromium through op-dbus serve', () => {
     // root on the host rewrites entry 2, re-chains, re-hashes and drops the core's own checkpoints:
     // the host's log is self-consistent again, and only the witness's earlier checkpoint can tell
     rewriteAuditHistory(sb.dataDir, 2, { dropCheckpoints: true });
-    await sb.restartCore(CORE_ENV);
+    await sb.restartCore(coreEnv);
     await page.reload();
     await page.getByText('Connected to the core via op-dbus serve').waitFor();
     await page.getByTestId('tab-audit-alert').waitFor();
