@@ -118,7 +118,14 @@ export const ApplyResponse = z.object({
 export type ApplyResponse = z.infer<typeof ApplyResponse>;
 
 export const VerifyRequest = PlanRequest;
-export const Drift = z.object({ plugin: z.string(), path: z.string(), expected: Json, actual: Json });
+export const Drift = z.object({
+  plugin: z.string(),
+  path: z.string(),
+  /** Absent where the document named the value's absence. */
+  expected: Json.optional(),
+  /** Absent where the host lacks the value (JSON drops an undefined, so the key is gone). */
+  actual: Json.optional(),
+});
 export type Drift = z.infer<typeof Drift>;
 export const VerifyResponse = z.object({
   inSync: z.boolean(),
