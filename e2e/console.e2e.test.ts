@@ -207,9 +207,10 @@ describe('the console in Chromium through op-dbus serve', () => {
       server.onMessage((m) => {
         const reply = JSON.parse(String(m)) as {
           id?: number;
-          result?: { plugins: { state?: Record<string, unknown> }[] };
+          result?: { plugins?: { state?: Record<string, unknown> }[] };
         };
-        const state = reply.result?.plugins[0]?.state;
+        // every other answer (Schema, Stats, Drift...) has no plugins: it passes through untouched
+        const state = reply.result?.plugins?.[0]?.state;
         if (reply.id === undefined || !queries.has(reply.id) || state === undefined) return ws.send(m);
         state['api_token'] = REDACTED_VALUE;
         ws.send(JSON.stringify(reply));
