@@ -29,6 +29,9 @@ type LeftoverKind = 'in /tmp' | 'in $HOME' | 'process' | 'mount' | 'network name
 // node_modules and .git are skipped, the depth keeps a developer's large home quick to walk.
 const HOME_DEPTH = 5;
 const SKIPPED_IN_HOME = new Set(['node_modules', '.git']);
+// npm's own debug logs: `npm test` runs npm commands around the suite (and a developer's other npm
+// commands run meanwhile); npm writes one per command and keeps the last ten (logs-max). No test writes there.
+const SKIPPED_PATHS_IN_HOME = new Set(['.npm/_logs']);
 // The daemons a sandbox starts, by the basename of argv[0]; and the scripts and binary of op-dbus
 // itself (the core, serve, a CLI left waiting), by the basename of argv[0] or argv[1].
 const DAEMONS = new Set(['dbus-daemon', 'polkitd', 'systemd-hostnamed']);
@@ -101,6 +104,7 @@ function walk(root: string, relative: string, depth: number): string[] {
   const out: string[] = [];
   for (const entry of listDirectory(join(root, relative))) {
     const path = relative === '' ? entry.name : `${relative}/${entry.name}`;
+    if (SKIPPED_PATHS_IN_HOME.has(path)) continue;
     out.push(path);
     if (entry.isDirectory() && !SKIPPED_IN_HOME.has(entry.name)) out.push(...walk(root, path, depth - 1));
   }
