@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { OpError, type ErrorPayload } from '../../main/common/contract/index.js';
+import { callMethod, connectBus } from '../../main/common/dbus/calls.js';
+import { MAX_REQUEST_CHARS } from '../../main/service/core/service.js';
 import { TestSandbox, writeDocument } from '../support/sandbox.js';
 
 // Bad input gets a clear error naming what and where, and changes nothing.
@@ -112,6 +114,25 @@ describe('refused requests', () => {
       expect((err as OpError).where?.pointer).toBe('/hash');
     } finally {
       client.close();
+    }
+  });
+
+  it('a request body past the limit is refused before it is parsed', async () => {
+    const bus = await connectBus(sb.env.DBUS_SYSTEM_BUS_ADDRESS);
+    try {
+      const huge = JSON.stringify({ document: ' '.repeat(MAX_REQUEST_CHARS) });
+      const err = await callMethod(bus, {
+        destination: 'org.opdbus.Manager1',
+        path: '/org/opdbus/Manager1',
+        interface: 'org.opdbus.Manager1',
+        member: 'Plan',
+        signature: 's',
+        body: [huge],
+      }).catch((e: unknown) => e as OpError);
+      expect(err).toBeInstanceOf(OpError);
+      expect((err as OpError).message).toMatch(/larger than the 9437184 a request may be/);
+    } finally {
+      bus.disconnect();
     }
   });
 

@@ -92,6 +92,23 @@ describe('polkit on every call', () => {
     expect(denied?.summary).toMatch(/denied Approve/);
   });
 
+  it("a denied uid's repeated calls cost one audit entry, not one each (any bus user can be refused)", () => {
+    const deniedBefore = audit().filter((e) => e.kind === 'auth-denied').length;
+    const call = `busctl --system call org.opdbus.Manager1 /org/opdbus/Manager1 org.opdbus.Manager1 Cancel s '{"planId":"x"}'`;
+    const r = spawnSync(
+      'runuser',
+      ['-u', 'daemon', '--', 'sh', '-c', `for i in $(seq 50); do ${call} 2>&1; done`],
+      {
+        env: sb.childEnv,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.stdout.match(/NotAuthorized/g)?.length).toBe(50);
+    const denied = audit().filter((e) => e.kind === 'auth-denied');
+    expect(denied.length - deniedBefore).toBe(1);
+    expect(denied[0]?.summary).toMatch(/^denied Cancel: /);
+  });
+
   it('read is allowed to both', () => {
     for (const user of ['nobody', 'daemon']) {
       const r = sb.cli(['query', '--json'], { uid: user });

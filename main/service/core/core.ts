@@ -13,6 +13,7 @@ import { PluginRegistry } from '../engine/registry.js';
 import { builtinPluginDir, discoverPlugins, pluginPathFromEnv } from '../plugins/discover.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { DenialAggregator } from './denials.js';
 import { collectStats, placeCore, type MetricsSource } from '../metrics/stats.js';
 import { readTopology, topologyJson } from '../../common/topology/index.js';
 import { PluginStateSnapshots, prepareDataDir, type StorageLayout } from '../storage/index.js';
@@ -114,13 +115,17 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       haltAt: o.haltAt,
       onProgress: (p) => service.emit('ApplyProgress', p),
     });
+    // refusals are audited, repeats of one kind counted into one entry a minute (any bus user can be refused)
+    const denials = new DenialAggregator(
+      ({ actor, summary }) =>
+        void audit
+          .appendQueued({ kind: 'auth-denied', actor, plugin: null, summary })
+          .catch((e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`)),
+    );
     const service = new Manager1Service({
       bus: serviceBus ?? bus,
       authority,
-      onDenied: (actor, method, reason) =>
-        void audit
-          .appendQueued({ kind: 'auth-denied', actor, plugin: null, summary: `denied ${method}: ${reason}` })
-          .catch((e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`)),
+      onDenied: (actor, method, reason) => denials.denied({ actor, method, reason }),
       // polkit sees which plugins an apply touches: a rules file can allow one and refuse another
       authorizationDetails: {
         Approve: (req) => pluginDetails(engine.pluginsOfPlan(req.planId)),
@@ -168,6 +173,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       async stop() {
         clearInterval(metrics);
         await service.release();
+        denials.stop();
         sb?.disconnect();
         pb?.stop();
         connected.disconnect();

@@ -17,6 +17,12 @@ import { callerCredentials, type Message, type MessageBus } from '../../common/d
 import { issuePointer } from '../engine/document.js';
 import type { Authority, Caller } from './authority.js';
 
+/**
+ * The largest request body read: the largest payload is a 4 Mi-character document (PlanRequest), which
+ * JSON escaping can at most double, plus its envelope.
+ */
+export const MAX_REQUEST_CHARS = 9 * 1024 * 1024;
+
 /** The D-Bus header flag by which a caller says it can answer an authentication prompt. */
 const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
 
@@ -167,6 +173,13 @@ export class Manager1Service {
 
   /** The request JSON, validated by the method's schema; errors name the pointer. */
   private parseRequest(body: string, method: MethodName): unknown {
+    // refused before parsing: JSON.parse of a huge body costs the core many times its size in memory
+    if (body.length > MAX_REQUEST_CHARS) {
+      throw new OpError(
+        'InvalidArgument',
+        `${method}: request of ${body.length} characters is larger than the ${MAX_REQUEST_CHARS} a request may be`,
+      );
+    }
     let raw: unknown;
     try {
       raw = JSON.parse(body);
