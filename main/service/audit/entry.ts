@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../common/canonical/jcs.js';
 import { OpError } from '../../common/contract/errors.js';
+import { printable } from '../../common/text/printable.js';
 import { AuditKind, type AuditActor, type AuditEntry } from '../../common/contract/payloads.js';
 
 /** What a caller supplies for one audit entry; the log fills in seq, time, payload_hash and prev. */
@@ -18,7 +19,6 @@ export const SUMMARY_MAX = 500;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const MAYBE_LONE_SURROGATE = /\\ud[89a-f]/;
-const SUMMARY_NEEDS_FIX = /[\n\r\v\f\u0085\u2028\u2029\uD800-\uDFFF]/;
 /** A raw control character: never in canonical JSON (JSON.stringify escapes them; outside strings it is whitespace). */
 const CONTROL_CHAR = /[\u0000-\u001f]/;
 const KINDS: ReadonlySet<string> = new Set(AuditKind.options);
@@ -114,14 +114,12 @@ export function buildEntry(
   return { entry, body, payloadJson: payload?.json ?? null };
 }
 
-/** One line, well-formed UTF-16, at most SUMMARY_MAX code units. */
+/**
+ * One line a person can read (no control or bidi character acts on a terminal or a page: see printable),
+ * well-formed UTF-16, at most SUMMARY_MAX code units. Summaries are text for people; the payload keeps the data.
+ */
 function oneLineSummary(text: string): string {
-  // One test instead of two replaces for the usual summary (no line break, no surrogate at all).
-  let s = !SUMMARY_NEEDS_FIX.test(text)
-    ? text
-    : text
-        .replace(/\r\n|[\n\r\v\f\u0085\u2028\u2029]/g, ' ')
-        .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  let s = printable(text, 'line');
   if (s.length > SUMMARY_MAX) {
     let cut = SUMMARY_MAX - 1;
     const code = s.charCodeAt(cut - 1);

@@ -230,6 +230,16 @@ describe('AuditLog append', () => {
     expect(l.verify().ok).toBe(true);
   });
 
+  it('never stores a character that acts on a terminal: ESC, BEL, CR, C1 and bidi controls become visible escapes', () => {
+    const l = openLog();
+    const summary = 'pretty_hostname \u001b]0;owned\u0007 \u001b[2Jok\rFAILED \u009b31m user \u202eevil';
+    const stored = l.append(input(0, { summary })).summary;
+    expect(stored).toBe('pretty_hostname \\x1b]0;owned\\x07 \\x1b[2Jok FAILED \\x9b31m user \\u202eevil');
+    expect(stored).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(l.list({}).entries[0]?.summary).toBe(stored);
+    expect(l.verify().ok).toBe(true);
+  });
+
   it('stores payloads by content hash, once', () => {
     const l = openLog();
     const a = l.append(input(0, { payload: { b: [1, 2], a: 'x' } }));
@@ -587,7 +597,7 @@ describe('AuditLog verify', () => {
     });
   });
 
-  it('(7d) summaries with escapes and control characters verify, and their index columns are still checked', () => {
+  it('(7d) summaries with escapes and (escaped) control characters verify, and their index columns are still checked', () => {
     const l = openLog();
     l.append(input(0, { summary: 'say "hi" \\ to\u001fall\u0001' }));
     l.append(input(1, { summary: 'x\u001ftapply\u001fthostname' }));
@@ -596,7 +606,7 @@ describe('AuditLog verify', () => {
     closeLog();
     withFile((db) => db.prepare("UPDATE entries SET summary = 'x' WHERE seq = 1").run());
     expect(openLog().verify().firstBad?.reason).toBe(
-      'entry 1: index column summary ("x") does not match the body ("x\\u001ftapply\\u001fthostname")',
+      'entry 1: index column summary ("x") does not match the body ("x\\\\x1ftapply\\\\x1fthostname")',
     );
   });
 
