@@ -4,7 +4,8 @@ import { OpError, type Plan } from '../../common/contract/index.js';
 import { printable, printableJson } from '../../common/text/printable.js';
 import { readTopology, topologyJson, topologyText, type Topology } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
-import { EXIT, print, readDocument, withClient, writeText, type JsonFlag } from './io.js';
+import { readDocument } from './document-file.js';
+import { EXIT, print, withClient, writeText, type JsonFlag } from './io.js';
 import { applyText, driftText, planText, pluginsText, queryText, statsText, verifyText } from './render.js';
 
 async function confirm(plan: Plan): Promise<boolean> {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { OpError } from '../../common/contract/index.js';
 import { printable, printableJson } from '../../common/text/printable.js';
 import { ManagerClient } from '../dbus/manager-client.js';
@@ -25,17 +24,6 @@ export function print(json: boolean | undefined, data: unknown, text: string): v
 /** Writes text for a person (lines of it) to stdout or stderr, with terminal controls made visible. */
 export function writeText(stream: NodeJS.WritableStream, text: string): void {
   stream.write(printable(text, 'lines'));
-}
-
-/** Reads a file the user named; a failure names the file. */
-export function readDocument(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(e);
-    throw new OpError('InvalidArgument', `cannot read the desired-state file: ${why}`, { file });
-  }
 }
 
 /** Connects to the core, runs fn, and always disconnects. */
