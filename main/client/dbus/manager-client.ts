@@ -105,12 +105,13 @@ export class ManagerClient {
 
   /**
    * Calls a Manager1 method. `interactive` lets polkit ask the user for a password through an
-   * authentication agent (set it only when someone can answer).
+   * authentication agent (set it only when someone can answer); `client` labels the session behind the
+   * call in its audit entry (a relay such as `serve` names its console session).
    */
   async call<M extends MethodName>(
     method: M,
     request: RequestOf<M>,
-    opts: { interactive?: boolean } = {},
+    opts: { interactive?: boolean; client?: string } = {},
   ): Promise<ResponseOf<M>> {
     let body: unknown[];
     try {
@@ -120,7 +121,8 @@ export class ManagerClient {
         interface: INTERFACE_NAME,
         member: method,
         signature: 's',
-        body: [JSON.stringify(request)],
+        // the label the core records beside the caller's uid (ClientLabel in the contract)
+        body: [JSON.stringify(opts.client === undefined ? request : { ...request, client: opts.client })],
         timeoutMs: (TIMEOUTS[method] ?? 60_000) + (opts.interactive === true ? 5 * 60_000 : 0),
         flags: opts.interactive === true ? ALLOW_INTERACTIVE_AUTHORIZATION : 0,
       });

@@ -230,6 +230,23 @@ describe('AuditLog append', () => {
     expect(l.verify().ok).toBe(true);
   });
 
+  it("records a relay's client label in the actor, canonical and verified (native walk and TypeScript alike)", () => {
+    const l = openLog();
+    const actor = {
+      uid: 1000,
+      subject: ':1.7',
+      action: 'org.opdbus.plan',
+      client: 'console session ab12 \u001b[2J',
+    };
+    const e = l.append(input(0, { actor }));
+    expect(e.actor).toEqual({ ...actor, client: 'console session ab12 \\x1b[2J' });
+    l.append(input(1, { actor: { uid: 0, subject: ':1.8', client: 'no action' } }));
+    l.append(input(2));
+    for (const row of rawRows()) expect(row.body).toBe(canonicalJson(JSON.parse(row.body)));
+    expect(l.verify()).toMatchObject({ ok: true, size: 3 });
+    expect(l.verifyRun(undefined, { native: false }).response).toMatchObject({ ok: true, size: 3 });
+  });
+
   it('never stores a character that acts on a terminal: ESC, BEL, CR, C1 and bidi controls become visible escapes', () => {
     const l = openLog();
     const summary = 'pretty_hostname \u001b]0;owned\u0007 \u001b[2Jok\rFAILED \u009b31m user \u202eevil';

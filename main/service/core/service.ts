@@ -8,6 +8,7 @@ import {
   OBJECT_PATH,
   OpError,
   introspectionXml,
+  takeClientLabel,
   Signals,
   type AuditActor,
   type SignalName,
@@ -139,10 +140,12 @@ export class Manager1Service {
       ((req: unknown) => Record<string, string>) | undefined;
     // Where polkit needs details of the request, the request is read first; elsewhere nothing of it is
     // looked at before the caller is authorised.
-    let request: unknown;
-    if (detailsOf !== undefined) request = this.parseRequest(body, method);
-    const actor = await this.authorizeCaller(caller, method, detailsOf?.(request));
-    if (detailsOf === undefined) request = this.parseRequest(body, method);
+    let parsed: { request: unknown; client?: string } | undefined;
+    if (detailsOf !== undefined) parsed = this.parseRequest(body, method);
+    const actor = await this.authorizeCaller(caller, method, detailsOf?.(parsed?.request));
+    parsed ??= this.parseRequest(body, method);
+    const request = parsed.request;
+    if (parsed.client !== undefined) actor.client = parsed.client;
     const handler = this.o.handlers[method] as (
       req: unknown,
       actor: AuditActor,
@@ -165,8 +168,8 @@ export class Manager1Service {
     return actor;
   }
 
-  /** The request JSON, validated by the method's schema; errors name the pointer. */
-  private parseRequest(body: string, method: MethodName): unknown {
+  /** The request JSON, validated by the method's schema, and its client label; errors name the pointer. */
+  private parseRequest(body: string, method: MethodName): { request: unknown; client?: string } {
     let raw: unknown;
     try {
       raw = JSON.parse(body);
@@ -176,12 +179,18 @@ export class Manager1Service {
         `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`,
       );
     }
-    const parsed = Manager1[method].request.safeParse(raw);
+    const labelled = takeClientLabel(raw);
+    if ('error' in labelled) {
+      throw new OpError('InvalidArgument', `${method} request: ${labelled.error}`, { pointer: '/client' });
+    }
+    const parsed = Manager1[method].request.safeParse(labelled.request);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const pointer = issue === undefined ? '' : issuePointer('', issue);
       throw new OpError('InvalidArgument', `${method} request: ${issue?.message ?? 'invalid'}`, { pointer });
     }
-    return parsed.data;
+    return labelled.client === undefined
+      ? { request: parsed.data }
+      : { request: parsed.data, client: labelled.client };
   }
 }
