@@ -21,10 +21,10 @@ import {
   connectBus,
   connectSystemBus,
   nameReachable,
-  type Message,
   type MessageBus,
 } from '../../common/dbus/calls.js';
 import { systemBusAddress } from '../../common/dbus/system-bus.js';
+import { CoreSignals } from './core-signals.js';
 import { CORE_LAUNCHER, startCoreWithPkexec } from './pkexec-launcher.js';
 
 const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
@@ -42,6 +42,8 @@ export class ManagerClient {
    * @param endpoint names the host this client talks to, for the witness: the system bus address,
    * or `pkexec:<launcher>` for a core this client started through pkexec on a private bus.
    */
+  private signals: Promise<CoreSignals> | undefined;
+
   private constructor(
     private readonly bus: MessageBus,
     readonly endpoint: string,
@@ -147,33 +149,21 @@ export class ManagerClient {
     return this.onSignal('ApplyProgress', listener);
   }
 
-  /** Calls `listener` with each signal of this name, checked against the contract, until the returned function is called. */
+  /**
+   * Calls `listener` with each signal of this name from the core, checked against the contract, until the
+   * returned function is called. Asks the core for it (Subscribe, polkit action read); only signals from
+   * the current owner of the core's name are accepted (CoreSignals).
+   */
   async onSignal<S extends SignalName>(
     name: S,
     listener: (payload: z.output<(typeof Signals)[S]>) => void,
   ): Promise<() => void> {
-    const rule = `type='signal',sender='${BUS_NAME}',interface='${INTERFACE_NAME}',member='${name}'`;
-    await callMethod(this.bus, {
-      destination: 'org.freedesktop.DBus',
-      path: '/org/freedesktop/DBus',
-      interface: 'org.freedesktop.DBus',
-      member: 'AddMatch',
-      signature: 's',
-      body: [rule],
-    });
-    const schema = Signals[name];
-    const onMessage = (msg: Message): void => {
-      if (msg.interface !== INTERFACE_NAME || msg.member !== name || typeof msg.body[0] !== 'string') return;
-      const p = schema.safeParse(JSON.parse(msg.body[0]));
-      if (p.success) listener(p.data as z.output<(typeof Signals)[S]>);
-    };
-    this.bus.on('message', onMessage);
-    return () => {
-      this.bus.removeListener('message', onMessage);
-    };
+    this.signals ??= CoreSignals.watch(this.bus, (signals) => this.call('Subscribe', { signals }));
+    return (await this.signals).listen(name, listener);
   }
 
   close(): void {
+    void this.signals?.then((s) => s.close());
     this.bus.disconnect();
   }
 }

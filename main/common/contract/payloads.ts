@@ -348,6 +348,19 @@ export const AuditPayloadResponse = z.object({
 });
 export type AuditPayloadResponse = z.infer<typeof AuditPayloadResponse>;
 
+/** The names of the core's signals (Signals in manager1.ts, which checks that the two lists agree). */
+export const SignalNameSchema = z.enum(['ApplyProgress', 'Metrics']);
+
+/**
+ * Asks the core to send these signals to the caller. The core sends its signals only to the bus names
+ * that asked (as unicast signals, destination set), so no other bus user sees plan ids, hashes or host
+ * metrics the read action did not allow it; a subscriber is dropped when its name leaves the bus.
+ */
+export const SubscribeRequest = z.object({ signals: z.array(SignalNameSchema).min(1).max(8) }).strict();
+/** Every signal the caller now receives. */
+export const SubscribeResponse = z.object({ signals: z.array(SignalNameSchema) });
+export type SubscribeResponse = z.infer<typeof SubscribeResponse>;
+
 export const ApplyProgress = z.object({
   planId: z.string(),
   plugin: z.string().nullable(),

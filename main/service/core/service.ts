@@ -17,6 +17,7 @@ import {
 import { callerCredentials, type Message, type MessageBus } from '../../common/dbus/calls.js';
 import { issuePointer } from '../engine/document.js';
 import type { Authority, Caller } from './authority.js';
+import { SignalSubscribers } from './signal-subscribers.js';
 
 /** The D-Bus header flag by which a caller says it can answer an authentication prompt. */
 const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
@@ -52,8 +53,11 @@ export interface ServiceOptions {
  */
 export class Manager1Service {
   private readonly handler = (msg: Message): boolean => this.onMessage(msg);
+  private readonly subscribers: SignalSubscribers;
 
-  constructor(private readonly o: ServiceOptions) {}
+  constructor(private readonly o: ServiceOptions) {
+    this.subscribers = new SignalSubscribers(o.bus);
+  }
 
   /** Takes the well-known name; fails if another core already holds it. */
   async claimName(): Promise<void> {
@@ -67,15 +71,32 @@ export class Manager1Service {
     }
   }
 
-  /** Sends one of the contract's signals (a JSON string, like every payload). */
+  /** Sends one of the contract's signals (a JSON string, like every payload) to each of its subscribers only. */
   emit<S extends SignalName>(name: S, payload: z.input<(typeof Signals)[S]>): void {
-    this.o.bus.send(
-      dbus.Message.newSignal(OBJECT_PATH, INTERFACE_NAME, name, 's', [JSON.stringify(payload)]),
-    );
+    const body = [JSON.stringify(payload)];
+    for (const destination of this.subscribers.recipients(name)) {
+      this.o.bus.send(
+        new dbus.Message({
+          type: dbus.MessageType.SIGNAL,
+          destination,
+          path: OBJECT_PATH,
+          interface: INTERFACE_NAME,
+          member: name,
+          signature: 's',
+          body,
+        }),
+      );
+    }
+  }
+
+  /** Manager1.Subscribe: the caller (a unique bus name) receives these signals until it leaves the bus. */
+  async subscribe(sender: string, signals: readonly SignalName[]): Promise<{ signals: SignalName[] }> {
+    return { signals: await this.subscribers.add(sender, signals) };
   }
 
   async release(): Promise<void> {
     this.o.bus.removeMethodHandler(this.handler);
+    this.subscribers.close();
     await this.o.bus.releaseName(BUS_NAME).catch(() => undefined);
   }
 
