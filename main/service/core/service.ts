@@ -162,9 +162,9 @@ export class Manager1Service {
     // Where polkit needs details of the request, the request is read first; elsewhere nothing of it is
     // looked at before the caller is authorised.
     let parsed: { request: unknown; client?: string } | undefined;
-    if (detailsOf !== undefined) parsed = this.parseRequest(body, method);
+    if (detailsOf !== undefined) parsed = parseManager1Request(body, method);
     const actor = await this.authorizeCaller(caller, method, detailsOf?.(parsed?.request));
-    parsed ??= this.parseRequest(body, method);
+    parsed ??= parseManager1Request(body, method);
     const request = parsed.request;
     if (parsed.client !== undefined) actor.client = parsed.client;
     const handler = this.o.handlers[method] as (
@@ -188,30 +188,36 @@ export class Manager1Service {
     }
     return actor;
   }
+}
 
-  /** The request JSON, validated by the method's schema, and its client label; errors name the pointer. */
-  private parseRequest(body: string, method: MethodName): { request: unknown; client?: string } {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(body);
-    } catch (e) {
-      throw new OpError(
-        'InvalidArgument',
-        `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-    const labelled = takeClientLabel(raw);
-    if ('error' in labelled) {
-      throw new OpError('InvalidArgument', `${method} request: ${labelled.error}`, { pointer: '/client' });
-    }
-    const parsed = Manager1[method].request.safeParse(labelled.request);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const pointer = issue === undefined ? '' : issuePointer('', issue);
-      throw new OpError('InvalidArgument', `${method} request: ${issue?.message ?? 'invalid'}`, { pointer });
-    }
-    return labelled.client === undefined
-      ? { request: parsed.data }
-      : { request: parsed.data, client: labelled.client };
+/**
+ * A Manager1 request as the core reads it (a JSON string from any bus user): validated by the method's
+ * schema, its client label taken out; every refusal is InvalidArgument naming the pointer.
+ */
+export function parseManager1Request(
+  body: string,
+  method: MethodName,
+): { request: unknown; client?: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (e) {
+    throw new OpError(
+      'InvalidArgument',
+      `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
+  const labelled = takeClientLabel(raw);
+  if ('error' in labelled) {
+    throw new OpError('InvalidArgument', `${method} request: ${labelled.error}`, { pointer: '/client' });
+  }
+  const parsed = Manager1[method].request.safeParse(labelled.request);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const pointer = issue === undefined ? '' : issuePointer('', issue);
+    throw new OpError('InvalidArgument', `${method} request: ${issue?.message ?? 'invalid'}`, { pointer });
+  }
+  return labelled.client === undefined
+    ? { request: parsed.data }
+    : { request: parsed.data, client: labelled.client };
 }
