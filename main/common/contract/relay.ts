@@ -56,7 +56,7 @@ export type WitnessReport = z.infer<typeof WitnessReport>;
  * How the console proves to `serve` that it is the page the one-time URL opened, not a process that only
  * holds a copy of the session cookie (cookies are not isolated by port: every server on 127.0.0.1 is sent
  * them). Redeeming the URL's token redirects to `/#session=<secret>`: a fragment never leaves the browser,
- * the page keeps the secret in its own origin's sessionStorage, and offers it on each WebSocket as the
+ * the page keeps the secret in its own origin's localStorage, and offers it on each WebSocket as the
  * subprotocol `opdbus.session.<secret>` beside `opdbus.relay.v1` (the one `serve` answers with).
  */
 export const RELAY_PROTOCOL = 'opdbus.relay.v1';

@@ -105,7 +105,7 @@ describe('WebSocketTransport calls', () => {
   });
 });
 
-/** A page at `url` with its own sessionStorage, recording what replaceState made of the address. */
+/** A page at `url` with its origin's localStorage, recording what replaceState made of the address. */
 function page(url: string): ConsolePage & { address: () => string; stored: Map<string, string> } {
   const stored = new Map<string, string>();
   let address = new URL(url);
@@ -114,7 +114,7 @@ function page(url: string): ConsolePage & { address: () => string; stored: Map<s
       return { hash: address.hash, pathname: address.pathname, search: address.search };
     },
     history: { replaceState: (_d, _u, to) => (address = new URL(to, address)) },
-    sessionStorage: { getItem: (k) => stored.get(k) ?? null, setItem: (k, v) => void stored.set(k, v) },
+    localStorage: { getItem: (k) => stored.get(k) ?? null, setItem: (k, v) => void stored.set(k, v) },
     address: () => address.href,
     stored,
   };
@@ -123,11 +123,11 @@ function page(url: string): ConsolePage & { address: () => string; stored: Map<s
 describe('the session secret', () => {
   const secret = 'ab'.repeat(32);
 
-  it('moves from the fragment serve redirected to into sessionStorage, and leaves the address bar', () => {
+  it('moves from the fragment serve redirected to into localStorage, and leaves the address bar', () => {
     const p = page(`http://127.0.0.1:8080/#session=${secret}`);
     expect(takeSessionSecret(p)).toBe(secret);
     expect(p.address()).toBe('http://127.0.0.1:8080/');
-    // a reload of the tab finds it again
+    // a reload, or another tab of the console, finds it again
     expect(takeSessionSecret(p)).toBe(secret);
     expect(relayProtocols(secret)).toEqual(['opdbus.relay.v1', `opdbus.session.${secret}`]);
   });

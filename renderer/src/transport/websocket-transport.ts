@@ -33,21 +33,23 @@ const SECRET = /^[0-9a-f]{64}$/;
 export interface ConsolePage {
   location: { hash: string; pathname: string; search: string };
   history: { replaceState(data: unknown, unused: string, url: string): void };
-  sessionStorage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+  localStorage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
 }
 
 /**
- * The session secret `serve` handed this tab in the URL fragment (`#session=<hex>`, see RELAY_PROTOCOL in
- * the contract). It is moved to this origin's sessionStorage, which no page of another port can read and
- * which outlives a reload, and the fragment is removed from the address bar and the history entry.
+ * The session secret `serve` handed the console in the URL fragment (`#session=<hex>`, see RELAY_PROTOCOL
+ * in the contract). It is moved to this origin's localStorage, which no page of another port can read (an
+ * origin includes the port, a cookie's site does not) and which every tab of the console shares, and the
+ * fragment is removed from the address bar and the history entry. A secret left there once its session
+ * has ended opens nothing.
  */
 export function takeSessionSecret(page: ConsolePage): string | undefined {
   const fragment = new URLSearchParams(page.location.hash.replace(/^#/, '')).get(SESSION_FRAGMENT_KEY);
   if (fragment !== null && SECRET.test(fragment)) {
-    page.sessionStorage.setItem(SECRET_KEY, fragment);
+    page.localStorage.setItem(SECRET_KEY, fragment);
     page.history.replaceState(null, '', page.location.pathname + page.location.search);
   }
-  const kept = page.sessionStorage.getItem(SECRET_KEY);
+  const kept = page.localStorage.getItem(SECRET_KEY);
   return kept !== null && SECRET.test(kept) ? kept : undefined;
 }
 
