@@ -3,6 +3,7 @@ import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { describeError, OpError } from './common/contract/index.js';
+import { printable, printableJson } from './common/text/printable.js';
 import { clientCommands } from './client/cli/commands.js';
 import { EXIT } from './client/cli/io.js';
 import { sandboxCommand } from './devhost/command.js';
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
   const program = new Command('op-dbus')
     .description('Declarative state for a Linux host, through the operation-dbus core on D-Bus.')
     .showHelpAfterError()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(printable(s, 'lines')) });
   program.addCommand(coreCommand());
   clientCommands(program);
   program.addCommand(sandboxCommand([...selfCommand(), 'core']));
@@ -38,8 +39,9 @@ export async function run(argv: string[]): Promise<void> {
       e instanceof OpError
         ? e.toPayload()
         : { code: 'Internal' as const, message: e instanceof Error ? e.message : String(e) };
-    if (json) process.stdout.write(JSON.stringify({ error: payload }, null, 2) + '\n');
-    process.stderr.write(`op-dbus: ${describeError(payload)}\n`);
+    // the message and where come from the core or a document: no character of them may act on the terminal
+    if (json) process.stdout.write(printableJson(JSON.stringify({ error: payload }, null, 2)) + '\n');
+    process.stderr.write(`op-dbus: ${printable(describeError(payload), 'line')}\n`);
     process.exitCode = EXIT.error;
   }
 }

@@ -7,7 +7,7 @@ import { CoreProvider } from './core/core-context.js';
 import './editor/monaco-setup.js';
 import { ElectronTransport, type ConsoleBridge } from './transport/electron-transport.js';
 import type { Transport } from './transport/transport.js';
-import { WebSocketTransport } from './transport/websocket-transport.js';
+import { relayProtocols, takeSessionSecret, WebSocketTransport } from './transport/websocket-transport.js';
 import './styles.css';
 
 /** The Electron preload exposes a bridge; in a browser the console talks to `op-dbus serve`. */
@@ -15,7 +15,8 @@ function chooseTransport(): Transport {
   const bridge = (window as { opdbus?: ConsoleBridge }).opdbus;
   if (bridge !== undefined) return new ElectronTransport(bridge);
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return new WebSocketTransport(() => new WebSocket(`${scheme}://${location.host}/ws`));
+  const protocols = relayProtocols(takeSessionSecret(window));
+  return new WebSocketTransport(() => new WebSocket(`${scheme}://${location.host}/ws`, protocols));
 }
 
 // Errors are shown at once with their message; retrying a refused or invalid call only delays that.

@@ -17,7 +17,8 @@ import { leafHash } from '../../common/transparency/rfc6962.js';
 import { systemBusAddress } from '../../common/dbus/system-bus.js';
 import { witnessDir, WitnessStore } from '../../common/witness/store.js';
 import { AuditHead, AuditKind, OpError } from '../../common/contract/index.js';
-import { EXIT, print, readDocument, withClient as withCoreClient, type JsonFlag } from './io.js';
+import { readDocument } from './document-file.js';
+import { EXIT, print, withClient as withCoreClient, writeText, type JsonFlag } from './io.js';
 import type { ManagerClient } from '../dbus/manager-client.js';
 import { auditListText, auditVerifyText } from './render.js';
 
@@ -122,7 +123,7 @@ export function auditCommand(): Command {
       if (o.checkpoint !== undefined) {
         let value: unknown;
         try {
-          value = JSON.parse(readDocument(o.checkpoint));
+          value = JSON.parse(readDocument(o.checkpoint, 'checkpoint'));
         } catch (e) {
           if (e instanceof OpError) throw e;
           throw new OpError('InvalidArgument', 'not a checkpoint: not JSON', { file: o.checkpoint });
@@ -150,7 +151,7 @@ export function auditCommand(): Command {
     .action(async (o: JsonFlag) => {
       const r = await withClient((c) => c.call('AuditCheckpoint', {}));
       if (o.json === true) print(true, r, '');
-      else process.stdout.write(r.note);
+      else writeText(process.stdout, r.note);
     });
 
   audit
@@ -181,7 +182,7 @@ export function auditCommand(): Command {
         proof: r.proof.map((h) => Buffer.from(h, 'base64')),
       });
       if (o.json === true) print(true, r, '');
-      else process.stdout.write(text);
+      else writeText(process.stdout, text);
     });
 
   audit

@@ -1,9 +1,11 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { OpError, type Plan } from '../../common/contract/index.js';
+import { printable, printableJson } from '../../common/text/printable.js';
 import { readTopology, topologyJson, topologyText, type Topology } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
-import { EXIT, print, readDocument, withClient, type JsonFlag } from './io.js';
+import { readDocument } from './document-file.js';
+import { EXIT, print, withClient, writeText, type JsonFlag } from './io.js';
 import { applyText, driftText, planText, pluginsText, queryText, statsText, verifyText } from './render.js';
 
 async function confirm(plan: Plan): Promise<boolean> {
@@ -75,7 +77,7 @@ export function clientCommands(program: Command): void {
         const document = readDocument(file);
         await withClient(async (c) => {
           const plan = await c.call('Plan', { document, file });
-          if (o.json !== true) process.stderr.write(planText(plan) + '\n');
+          if (o.json !== true) writeText(process.stderr, planText(plan) + '\n');
           if (o.planHash !== undefined && o.planHash !== plan.hash) {
             throw new OpError(
               'StalePlan',
@@ -96,7 +98,7 @@ export function clientCommands(program: Command): void {
           const stop =
             o.json === true
               ? () => undefined
-              : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
+              : await c.onProgress((p) => writeText(process.stderr, `  … ${printable(p.message, 'line')}\n`));
           // Ctrl-C asks the core to stop between steps and roll back; the apply's own answer says how it ended
           const cancel = (): void => {
             process.stderr.write('\n  … cancelling: the core stops at the next step and rolls back\n');
@@ -154,7 +156,7 @@ export function clientCommands(program: Command): void {
         const stop =
           o.json === true
             ? () => undefined
-            : await c.onProgress((p) => process.stderr.write(`  … ${p.message}\n`));
+            : await c.onProgress((p) => writeText(process.stderr, `  … ${printable(p.message, 'line')}\n`));
         try {
           // confirming means naming each irreversible change: a dry run says which the converge would make
           const confirmIrreversible =
@@ -198,7 +200,9 @@ export function clientCommands(program: Command): void {
       }
       await withClient(async (c) => {
         const stop = await c.onSignal('Metrics', (s) =>
-          process.stdout.write((o.json === true ? JSON.stringify(s) : `${statsText(s)}\n`) + '\n'),
+          o.json === true
+            ? process.stdout.write(printableJson(JSON.stringify(s)) + '\n')
+            : writeText(process.stdout, `${statsText(s)}\n\n`),
         );
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);

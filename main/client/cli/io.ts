@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { OpError } from '../../common/contract/index.js';
+import { printable, printableJson } from '../../common/text/printable.js';
 import { ManagerClient } from '../dbus/manager-client.js';
 import { witnessDir, WitnessStore } from '../../common/witness/store.js';
 import { witnessCheck } from '../witness/witness.js';
@@ -11,20 +11,19 @@ export interface JsonFlag {
   json?: boolean;
 }
 
-/** Prints data as JSON with --json, else as text for a person. */
+/**
+ * Prints data as JSON with --json, else as text for a person. Either way no character of it acts on the
+ * terminal: text from the core or a document is data, never escape sequences (see printable).
+ */
 export function print(json: boolean | undefined, data: unknown, text: string): void {
-  process.stdout.write((json === true ? JSON.stringify(data, null, 2) : text) + '\n');
+  process.stdout.write(
+    (json === true ? printableJson(JSON.stringify(data, null, 2)) : printable(text, 'lines')) + '\n',
+  );
 }
 
-/** Reads a file the user named; a failure names the file. */
-export function readDocument(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(e);
-    throw new OpError('InvalidArgument', `cannot read the desired-state file: ${why}`, { file });
-  }
+/** Writes text for a person (lines of it) to stdout or stderr, with terminal controls made visible. */
+export function writeText(stream: NodeJS.WritableStream, text: string): void {
+  stream.write(printable(text, 'lines'));
 }
 
 /** Connects to the core, runs fn, and always disconnects. */
@@ -56,7 +55,8 @@ async function witnessOnConnect(client: ManagerClient): Promise<void> {
     const errno = (e as NodeJS.ErrnoException).code;
     if (errno === 'EACCES' || errno === 'ENOENT' || errno === 'EROFS' || errno === 'EPERM') return;
     const why = e instanceof Error ? e.message : String(e);
-    process.stderr.write(
+    writeText(
+      process.stderr,
       `op-dbus: warning: the audit witness could not run (${why}); this host's log is not witnessed\n`,
     );
   }

@@ -21,10 +21,10 @@ import {
   connectBus,
   connectSystemBus,
   nameReachable,
-  type Message,
   type MessageBus,
 } from '../../common/dbus/calls.js';
 import { systemBusAddress } from '../../common/dbus/system-bus.js';
+import { CoreSignals } from './core-signals.js';
 import { CORE_LAUNCHER, startCoreWithPkexec } from './pkexec-launcher.js';
 
 const ALLOW_INTERACTIVE_AUTHORIZATION = 0x4;
@@ -42,6 +42,8 @@ export class ManagerClient {
    * @param endpoint names the host this client talks to, for the witness: the system bus address,
    * or `pkexec:<launcher>` for a core this client started through pkexec on a private bus.
    */
+  private signals: Promise<CoreSignals> | undefined;
+
   private constructor(
     private readonly bus: MessageBus,
     readonly endpoint: string,
@@ -105,12 +107,13 @@ export class ManagerClient {
 
   /**
    * Calls a Manager1 method. `interactive` lets polkit ask the user for a password through an
-   * authentication agent (set it only when someone can answer).
+   * authentication agent (set it only when someone can answer); `client` labels the session behind the
+   * call in its audit entry (a relay such as `serve` names its console session).
    */
   async call<M extends MethodName>(
     method: M,
     request: RequestOf<M>,
-    opts: { interactive?: boolean } = {},
+    opts: { interactive?: boolean; client?: string } = {},
   ): Promise<ResponseOf<M>> {
     let body: unknown[];
     try {
@@ -120,7 +123,8 @@ export class ManagerClient {
         interface: INTERFACE_NAME,
         member: method,
         signature: 's',
-        body: [JSON.stringify(request)],
+        // the label the core records beside the caller's uid (ClientLabel in the contract)
+        body: [JSON.stringify(opts.client === undefined ? request : { ...request, client: opts.client })],
         timeoutMs: (TIMEOUTS[method] ?? 60_000) + (opts.interactive === true ? 5 * 60_000 : 0),
         flags: opts.interactive === true ? ALLOW_INTERACTIVE_AUTHORIZATION : 0,
       });
@@ -145,33 +149,21 @@ export class ManagerClient {
     return this.onSignal('ApplyProgress', listener);
   }
 
-  /** Calls `listener` with each signal of this name, checked against the contract, until the returned function is called. */
+  /**
+   * Calls `listener` with each signal of this name from the core, checked against the contract, until the
+   * returned function is called. Asks the core for it (Subscribe, polkit action read); only signals from
+   * the current owner of the core's name are accepted (CoreSignals).
+   */
   async onSignal<S extends SignalName>(
     name: S,
     listener: (payload: z.output<(typeof Signals)[S]>) => void,
   ): Promise<() => void> {
-    const rule = `type='signal',sender='${BUS_NAME}',interface='${INTERFACE_NAME}',member='${name}'`;
-    await callMethod(this.bus, {
-      destination: 'org.freedesktop.DBus',
-      path: '/org/freedesktop/DBus',
-      interface: 'org.freedesktop.DBus',
-      member: 'AddMatch',
-      signature: 's',
-      body: [rule],
-    });
-    const schema = Signals[name];
-    const onMessage = (msg: Message): void => {
-      if (msg.interface !== INTERFACE_NAME || msg.member !== name || typeof msg.body[0] !== 'string') return;
-      const p = schema.safeParse(JSON.parse(msg.body[0]));
-      if (p.success) listener(p.data as z.output<(typeof Signals)[S]>);
-    };
-    this.bus.on('message', onMessage);
-    return () => {
-      this.bus.removeListener('message', onMessage);
-    };
+    this.signals ??= CoreSignals.watch(this.bus, (signals) => this.call('Subscribe', { signals }));
+    return (await this.signals).listen(name, listener);
   }
 
   close(): void {
+    void this.signals?.then((s) => s.close());
     this.bus.disconnect();
   }
 }

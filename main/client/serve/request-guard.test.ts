@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkHost, checkUpgrade } from './request-guard.js';
+import { checkHost, checkUpgrade, offeredSecret } from './request-guard.js';
 
 describe('checkHost', () => {
   it('accepts 127.0.0.1 and localhost on the served port only', () => {
@@ -21,9 +21,9 @@ describe('checkUpgrade', () => {
   const ok = { host: '127.0.0.1:9000', origin: 'http://127.0.0.1:9000' };
 
   it('passes the served origin with a session', () => {
-    expect(checkUpgrade(ok, 9000, true)).toBeUndefined();
+    expect(checkUpgrade(ok, 9000, undefined)).toBeUndefined();
     expect(
-      checkUpgrade({ host: 'localhost:9000', origin: 'http://localhost:9000' }, 9000, true),
+      checkUpgrade({ host: 'localhost:9000', origin: 'http://localhost:9000' }, 9000, undefined),
     ).toBeUndefined();
   });
 
@@ -36,15 +36,24 @@ describe('checkUpgrade', () => {
       'null',
       'http://127.0.0.1:9000/',
     ]) {
-      expect(checkUpgrade({ ...ok, origin }, 9000, true), origin).toMatch(/Origin/);
+      expect(checkUpgrade({ ...ok, origin }, 9000, undefined), origin).toMatch(/Origin/);
     }
-    expect(checkUpgrade({ host: ok.host }, 9000, true)).toBe('no Origin header');
+    expect(checkUpgrade({ host: ok.host }, 9000, undefined)).toBe('no Origin header');
   });
 
   it('refuses without a session and with a foreign Host', () => {
-    expect(checkUpgrade(ok, 9000, false)).toMatch(/no console session/);
+    expect(checkUpgrade(ok, 9000, 'a session cookie without its page secret')).toMatch(
+      /no console session \(a session cookie without its page secret\)/,
+    );
     expect(
-      checkUpgrade({ host: 'evil.example:9000', origin: 'http://evil.example:9000' }, 9000, true),
+      checkUpgrade({ host: 'evil.example:9000', origin: 'http://evil.example:9000' }, 9000, undefined),
     ).toMatch(/Host/);
+  });
+});
+
+describe('offeredSecret', () => {
+  it('finds the page secret among the offered subprotocols', () => {
+    expect(offeredSecret(new Set(['opdbus.relay.v1', 'opdbus.session.ab12']))).toBe('ab12');
+    expect(offeredSecret(new Set(['opdbus.relay.v1']))).toBeUndefined();
   });
 });

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { describeError, OpError } from '../../common/contract/index.js';
+import { printable } from '../../common/text/printable.js';
 import { ManagerClient } from '../dbus/manager-client.js';
 import { witnessReporter } from '../witness/witness.js';
 import { startConsoleServer } from './server.js';
@@ -44,7 +45,8 @@ async function serve(o: { port: number; rendererDir?: string }): Promise<void> {
     rendererDir,
     core,
     witness: witnessReporter(() => Promise.resolve(core)),
-    log: (line) => process.stderr.write(`${line}\n`),
+    // lines name what a client sent (a path, a Host): no character of it may act on the admin's terminal
+    log: (line) => process.stderr.write(`${printable(line, 'line')}\n`),
   });
   process.stdout.write(
     `op-dbus console on 127.0.0.1:${server.port}. Open this URL (it works once):\n  ${server.url}\n`,
@@ -72,6 +74,6 @@ try {
     e instanceof OpError
       ? e.toPayload()
       : { code: 'Internal' as const, message: e instanceof Error ? e.message : String(e) };
-  process.stderr.write(`op-dbus serve: ${describeError(payload)}\n`);
+  process.stderr.write(`op-dbus serve: ${printable(describeError(payload), 'line')}\n`);
   process.exitCode = 1;
 }

@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import { consolePolicy } from '../../common/contract/index.js';
 
@@ -38,6 +40,35 @@ export function resolveStaticPath(root: string, urlPath: string): string | undef
   const file = normalize(join(root, relative));
   if (!file.startsWith(normalize(root) + sep)) return undefined;
   return file;
+}
+
+/**
+ * The bytes of a file resolveStaticPath named, or undefined when it is not a regular file whose real path
+ * (every symlink resolved) lies under root's: a link in the build must not serve /etc/shadow. O_NOFOLLOW
+ * refuses a last component swapped for a link after the check.
+ */
+export async function readStaticFile(root: string, file: string): Promise<Buffer | undefined> {
+  let real: string;
+  let realRoot: string;
+  try {
+    [real, realRoot] = await Promise.all([realpath(file), realpath(root)]);
+  } catch {
+    return undefined;
+  }
+  if (!real.startsWith(realRoot + sep)) return undefined;
+  let handle;
+  try {
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    return (await handle.stat()).isFile() ? await handle.readFile() : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The Content-Security-Policy of the served console (consolePolicy): a WebSocket back to this server. */

@@ -210,8 +210,29 @@ export const AuditActor = z.object({
   subject: z.string(),
   /** The polkit action that authorised the call, when there was one. */
   action: z.string().optional(),
+  /** How the calling program labels the session behind the call (`client` of the request), when it did. */
+  client: z.string().optional(),
 });
 export type AuditActor = z.infer<typeof AuditActor>;
+
+/**
+ * Any Manager1 request may carry `client` besides its own fields: how the calling program labels the
+ * person or session behind the call (`op-dbus serve` names the console session and its browser). The bus
+ * vouches for the caller's uid; this label is the caller's own word, recorded beside the uid in the audit
+ * entry's actor. Relays never accept it from their less-trusted side: they set it themselves.
+ */
+export const ClientLabel = z.string().min(1).max(200);
+
+/** Splits a raw request into the method's own fields and its `client` label (see ClientLabel). */
+export function takeClientLabel(raw: unknown): { request: unknown; client?: string } | { error: string } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !Object.hasOwn(raw, 'client')) {
+    return { request: raw };
+  }
+  const { client, ...request } = raw as Record<string, unknown>;
+  const label = ClientLabel.safeParse(client);
+  if (!label.success) return { error: `client: ${label.error.issues[0]?.message ?? 'invalid'}` };
+  return { request, client: label.data };
+}
 
 /** One audit entry, exactly the object whose canonical JSON is hashed as the RFC 6962 leaf. */
 export const AuditEntry = z.object({
@@ -326,6 +347,19 @@ export const AuditPayloadResponse = z.object({
   reason: z.string().optional(),
 });
 export type AuditPayloadResponse = z.infer<typeof AuditPayloadResponse>;
+
+/** The names of the core's signals (Signals in manager1.ts, which checks that the two lists agree). */
+export const SignalNameSchema = z.enum(['ApplyProgress', 'Metrics']);
+
+/**
+ * Asks the core to send these signals to the caller. The core sends its signals only to the bus names
+ * that asked (as unicast signals, destination set), so no other bus user sees plan ids, hashes or host
+ * metrics the read action did not allow it; a subscriber is dropped when its name leaves the bus.
+ */
+export const SubscribeRequest = z.object({ signals: z.array(SignalNameSchema).min(1).max(8) }).strict();
+/** Every signal the caller now receives. */
+export const SubscribeResponse = z.object({ signals: z.array(SignalNameSchema) });
+export type SubscribeResponse = z.infer<typeof SubscribeResponse>;
 
 export const ApplyProgress = z.object({
   planId: z.string(),

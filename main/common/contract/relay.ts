@@ -52,6 +52,19 @@ export const WitnessReport = z.discriminatedUnion('status', [
 ]);
 export type WitnessReport = z.infer<typeof WitnessReport>;
 
+/**
+ * How the console proves to `serve` that it is the page the one-time URL opened, not a process that only
+ * holds a copy of the session cookie (cookies are not isolated by port: every server on 127.0.0.1 is sent
+ * them). Redeeming the URL's token redirects to `/#session=<secret>`: a fragment never leaves the browser,
+ * the page keeps the secret in its own origin's localStorage, and offers it on each WebSocket as the
+ * subprotocol `opdbus.session.<secret>` beside `opdbus.relay.v1` (the one `serve` answers with).
+ */
+export const RELAY_PROTOCOL = 'opdbus.relay.v1';
+export const SESSION_PROTOCOL_PREFIX = 'opdbus.session.';
+export const SESSION_FRAGMENT_KEY = 'session';
+/** The close code of a console WebSocket whose session ended (idle too long, or too old); the reason says which. */
+export const SESSION_ENDED_CLOSE_CODE = 4001;
+
 /** The methods the relay answers itself; none of them reaches the core. */
 export const RelayLocal = {
   Witness: { request: z.object({}).strict(), response: WitnessReport },

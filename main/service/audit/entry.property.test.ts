@@ -25,7 +25,7 @@ const entry: fc.Arbitrary<AuditEntry> = fc.record({
   time: text,
   kind: fc.constantFrom(...AuditKind.options),
   actor: fc.record(
-    { uid: fc.oneof(fc.constant(null), fc.integer()), subject: text, action: text },
+    { uid: fc.oneof(fc.constant(null), fc.integer()), subject: text, action: text, client: text },
     { requiredKeys: ['uid', 'subject'] },
   ),
   plugin: fc.oneof(fc.constant(null), text),

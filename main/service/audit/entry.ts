@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../common/canonical/jcs.js';
 import { OpError } from '../../common/contract/errors.js';
+import { printable } from '../../common/text/printable.js';
 import { AuditKind, type AuditActor, type AuditEntry } from '../../common/contract/payloads.js';
 
 /** What a caller supplies for one audit entry; the log fills in seq, time, payload_hash and prev. */
@@ -18,7 +19,6 @@ export const SUMMARY_MAX = 500;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const MAYBE_LONE_SURROGATE = /\\ud[89a-f]/;
-const SUMMARY_NEEDS_FIX = /[\n\r\v\f\u0085\u2028\u2029\uD800-\uDFFF]/;
 /** A raw control character: never in canonical JSON (JSON.stringify escapes them; outside strings it is whitespace). */
 const CONTROL_CHAR = /[\u0000-\u001f]/;
 const KINDS: ReadonlySet<string> = new Set(AuditKind.options);
@@ -33,7 +33,7 @@ const ENTRY_KEYS: ReadonlySet<string> = new Set([
   'durations',
   'prev',
 ]);
-const ACTOR_KEYS: ReadonlySet<string> = new Set(['uid', 'subject', 'action']);
+const ACTOR_KEYS: ReadonlySet<string> = new Set(['uid', 'subject', 'action', 'client']);
 
 /** An entry ready to write: the AuditEntry, its canonical body, and the canonical payload text if any. */
 export interface BuiltEntry {
@@ -63,6 +63,8 @@ export function buildEntry(
 ): BuiltEntry {
   const actor: AuditActor = { uid: input.actor.uid, subject: input.actor.subject };
   if (input.actor.action !== undefined) actor.action = input.actor.action;
+  // the caller's own label for its session: text for people, like the summary
+  if (input.actor.client !== undefined) actor.client = printable(input.actor.client, 'line');
   const entry: AuditEntry = {
     seq,
     time,
@@ -96,6 +98,7 @@ export function buildEntry(
     (actor.uid === null || Number.isSafeInteger(actor.uid)) &&
     typeof actor.subject === 'string' &&
     (actor.action === undefined || typeof actor.action === 'string') &&
+    (actor.client === undefined || typeof actor.client === 'string') &&
     (entry.plugin === null || typeof entry.plugin === 'string') &&
     typeof entry.summary === 'string' &&
     (entry.payload_hash === null || HEX64.test(entry.payload_hash)) &&
@@ -114,14 +117,12 @@ export function buildEntry(
   return { entry, body, payloadJson: payload?.json ?? null };
 }
 
-/** One line, well-formed UTF-16, at most SUMMARY_MAX code units. */
+/**
+ * One line a person can read (no control or bidi character acts on a terminal or a page: see printable),
+ * well-formed UTF-16, at most SUMMARY_MAX code units. Summaries are text for people; the payload keeps the data.
+ */
 function oneLineSummary(text: string): string {
-  // One test instead of two replaces for the usual summary (no line break, no surrogate at all).
-  let s = !SUMMARY_NEEDS_FIX.test(text)
-    ? text
-    : text
-        .replace(/\r\n|[\n\r\v\f\u0085\u2028\u2029]/g, ' ')
-        .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  let s = printable(text, 'line');
   if (s.length > SUMMARY_MAX) {
     let cut = SUMMARY_MAX - 1;
     const code = s.charCodeAt(cut - 1);
@@ -200,10 +201,18 @@ export function canonicalEntryText(e: AuditEntry): string {
     if (!sorted) for (const k of keys.sort()) durations[k] = d[k] as number;
   }
   const a = e.actor;
+  // JCS key order: action, client, subject, uid (a client label only on entries a relay labelled)
   const actor =
-    a.action !== undefined
-      ? { action: a.action, subject: a.subject, uid: a.uid }
-      : { subject: a.subject, uid: a.uid };
+    a.client !== undefined
+      ? {
+          ...(a.action !== undefined ? { action: a.action } : {}),
+          client: a.client,
+          subject: a.subject,
+          uid: a.uid,
+        }
+      : a.action !== undefined
+        ? { action: a.action, subject: a.subject, uid: a.uid }
+        : { subject: a.subject, uid: a.uid };
   const text = JSON.stringify({
     actor,
     durations,
@@ -221,9 +230,9 @@ export function canonicalEntryText(e: AuditEntry): string {
 /** canonicalEntryText one field at a time: exact for any key, including integer-like duration keys. */
 function canonicalEntryTextByField(e: AuditEntry): string {
   const a = e.actor;
-  const actor = `{${a.action !== undefined ? `"action":${JSON.stringify(a.action)},` : ''}"subject":${JSON.stringify(
-    a.subject,
-  )},"uid":${JSON.stringify(a.uid)}}`;
+  const actor = `{${a.action !== undefined ? `"action":${JSON.stringify(a.action)},` : ''}${
+    a.client !== undefined ? `"client":${JSON.stringify(a.client)},` : ''
+  }"subject":${JSON.stringify(a.subject)},"uid":${JSON.stringify(a.uid)}}`;
   let durations = 'null';
   if (e.durations !== null) {
     const d = e.durations;
@@ -289,6 +298,13 @@ export function scanCanonicalBody(body: string, prev: string): BodyFields | unde
   let p = lit(body, 0, '{"actor":{');
   if (p < 0) return undefined;
   if (body.startsWith('"action":', p)) {
+    p += 9;
+    const end = stringEnd(body, p);
+    if (end < 0 || (!plain && stringValue(body, p, end) === undefined)) return undefined;
+    p = lit(body, end + 1, ',');
+  }
+  // (the native walk leaves entries with a client label to this reader)
+  if (p >= 0 && body.startsWith('"client":', p)) {
     p += 9;
     const end = stringEnd(body, p);
     if (end < 0 || (!plain && stringValue(body, p, end) === undefined)) return undefined;
@@ -516,6 +532,7 @@ export function entryShapeProblem(value: unknown): string | null {
   if (actor.uid !== null && !Number.isSafeInteger(actor.uid)) return 'actor.uid is not an integer or null';
   if (typeof actor.subject !== 'string') return 'actor.subject is not a string';
   if ('action' in actor && typeof actor.action !== 'string') return 'actor.action is not a string';
+  if ('client' in actor && typeof actor.client !== 'string') return 'actor.client is not a string';
   if (v.plugin !== null && typeof v.plugin !== 'string') return 'plugin is not a string or null';
   if (typeof v.summary !== 'string') return 'summary is not a string';
   if (v.payload_hash !== null && (typeof v.payload_hash !== 'string' || !HEX64.test(v.payload_hash))) {

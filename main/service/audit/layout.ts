@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { OpError } from '../../common/contract/errors.js';
 import { Checkpointer } from './checkpointer.js';
+import { checkIntegrity, earlierLogEvidence } from './integrity.js';
 import { AuditLog, type RetentionPolicy } from './log.js';
 
 /**
@@ -38,8 +39,15 @@ export function openAudit(
       `OP_DBUS_AUDIT_SYNCHRONOUS must be FULL or NORMAL, not ${JSON.stringify(sync)}`,
     );
   }
+  // A damaged database is refused before anything is appended to it.
+  checkIntegrity(paths.db);
+  const newLog = acknowledgedNewLog(dataDir, paths, env);
   const log = AuditLog.open(paths.db, { payloadDir: paths.payloads, synchronous: sync ?? 'FULL' });
   try {
+    // the acknowledgement is the new log's first entry: nobody reads this log without seeing it
+    if (newLog !== undefined) {
+      log.append({ kind: 'recovery', actor: { uid: null, subject: 'core' }, plugin: null, summary: newLog });
+    }
     const retention: RetentionPolicy = {
       maxAgeMs: numberFromEnv(env, 'OP_DBUS_AUDIT_PAYLOAD_MAX_AGE_DAYS', 365) * 86_400_000,
       maxBytes: numberFromEnv(env, 'OP_DBUS_AUDIT_PAYLOAD_MAX_BYTES', 1024 ** 3),
@@ -58,6 +66,32 @@ export function openAudit(
     log.close();
     throw e;
   }
+}
+
+/**
+ * A missing or empty database where the data dir shows a log existed (its key, its payloads) is refused:
+ * replacing it silently would hide the loss of the whole history. With OP_DBUS_AUDIT_NEW_LOG=1 (`op-dbus
+ * core --new-audit-log`) a new log begins; the summary of its first entry is returned. Undefined otherwise.
+ */
+function acknowledgedNewLog(
+  dataDir: string,
+  paths: { db: string; key: string; payloads: string },
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  const state = !existsSync(paths.db) ? 'missing' : statSync(paths.db).size === 0 ? 'empty' : undefined;
+  if (state === undefined) return undefined;
+  const evidence = earlierLogEvidence(dataDir, paths);
+  if (evidence === undefined) return undefined;
+  if (env['OP_DBUS_AUDIT_NEW_LOG'] !== '1') {
+    throw new OpError(
+      'AuditCorrupt',
+      `the audit log's database is ${state}, but a log existed here (${evidence}): the core does not ` +
+        'replace a lost history silently. If it is truly gone, start the core once with --new-audit-log ' +
+        '(or OP_DBUS_AUDIT_NEW_LOG=1): a new log begins, and its first entry records that it was asked for',
+      { file: paths.db },
+    );
+  }
+  return `new audit log, as asked (OP_DBUS_AUDIT_NEW_LOG=1): the previous database was ${state} though ${evidence}; the history before this entry is not in this log`;
 }
 
 /** Logs written before the audit/ directory existed lived at <dataDir>/audit.sqlite. */

@@ -230,6 +230,33 @@ describe('AuditLog append', () => {
     expect(l.verify().ok).toBe(true);
   });
 
+  it("records a relay's client label in the actor, canonical and verified (native walk and TypeScript alike)", () => {
+    const l = openLog();
+    const actor = {
+      uid: 1000,
+      subject: ':1.7',
+      action: 'org.opdbus.plan',
+      client: 'console session ab12 \u001b[2J',
+    };
+    const e = l.append(input(0, { actor }));
+    expect(e.actor).toEqual({ ...actor, client: 'console session ab12 \\x1b[2J' });
+    l.append(input(1, { actor: { uid: 0, subject: ':1.8', client: 'no action' } }));
+    l.append(input(2));
+    for (const row of rawRows()) expect(row.body).toBe(canonicalJson(JSON.parse(row.body)));
+    expect(l.verify()).toMatchObject({ ok: true, size: 3 });
+    expect(l.verifyRun(undefined, { native: false }).response).toMatchObject({ ok: true, size: 3 });
+  });
+
+  it('never stores a character that acts on a terminal: ESC, BEL, CR, C1 and bidi controls become visible escapes', () => {
+    const l = openLog();
+    const summary = 'pretty_hostname \u001b]0;owned\u0007 \u001b[2Jok\rFAILED \u009b31m user \u202eevil';
+    const stored = l.append(input(0, { summary })).summary;
+    expect(stored).toBe('pretty_hostname \\x1b]0;owned\\x07 \\x1b[2Jok FAILED \\x9b31m user \\u202eevil');
+    expect(stored).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(l.list({}).entries[0]?.summary).toBe(stored);
+    expect(l.verify().ok).toBe(true);
+  });
+
   it('stores payloads by content hash, once', () => {
     const l = openLog();
     const a = l.append(input(0, { payload: { b: [1, 2], a: 'x' } }));
@@ -587,7 +614,7 @@ describe('AuditLog verify', () => {
     });
   });
 
-  it('(7d) summaries with escapes and control characters verify, and their index columns are still checked', () => {
+  it('(7d) summaries with escapes and (escaped) control characters verify, and their index columns are still checked', () => {
     const l = openLog();
     l.append(input(0, { summary: 'say "hi" \\ to\u001fall\u0001' }));
     l.append(input(1, { summary: 'x\u001ftapply\u001fthostname' }));
@@ -596,7 +623,7 @@ describe('AuditLog verify', () => {
     closeLog();
     withFile((db) => db.prepare("UPDATE entries SET summary = 'x' WHERE seq = 1").run());
     expect(openLog().verify().firstBad?.reason).toBe(
-      'entry 1: index column summary ("x") does not match the body ("x\\u001ftapply\\u001fthostname")',
+      'entry 1: index column summary ("x") does not match the body ("x\\\\x1ftapply\\\\x1fthostname")',
     );
   });
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { auditWalkFunction } from '../../../native/index.js';
-import { OpError } from '../../common/contract/errors.js';
+import { OpError, type ErrorCode } from '../../common/contract/errors.js';
 import {
   AuditListRequest,
   type AuditHead,
@@ -22,6 +22,7 @@ import {
 } from './append-batch.js';
 import { AppendWriter, type AppendResult } from './append-writer.js';
 import { buildEntry, canonicalPayload, errorText, parseBody, type AppendInput } from './entry.js';
+import { firstUnreadableEntry, isCorruption } from './integrity.js';
 import { LogTree } from './log-tree.js';
 import { HASH_SIZE } from '../../common/transparency/merkle.js';
 import { PayloadStore } from './payload-store.js';
@@ -838,7 +839,34 @@ export class AuditLog {
    * checkpoint the log itself has issued, it also catches truncation and consistent rewrites of history.
    */
   verify(checkpoint?: AuditHead): AuditVerifyResponse {
-    return this.verifyRun(checkpoint).response;
+    try {
+      return this.verifyRun(checkpoint).response;
+    } catch (e) {
+      if (!isCorruption(e)) throw e;
+      return this.damagedVerdict(e);
+    }
+  }
+
+  /**
+   * verify's answer for a file SQLite calls damaged: the first entry that cannot be read back is the first
+   * bad one. When every entry reads back, the damage is outside them, and no entry can be named.
+   */
+  private damagedVerdict(e: unknown): AuditVerifyResponse {
+    const first = firstUnreadableEntry(this.db);
+    if (first === undefined) {
+      throw new OpError(
+        'AuditCorrupt',
+        `the audit log's database is damaged outside its entries (SQLite: ${errorText(e)}): every entry reads back`,
+        { file: this.db.name },
+      );
+    }
+    let head: AuditHead;
+    try {
+      head = this.head();
+    } catch {
+      head = first.readable;
+    }
+    return { ok: false, ...head, firstBad: { seq: first.seq, reason: first.reason } };
   }
 
   /**
@@ -852,9 +880,9 @@ export class AuditLog {
     const data: VerifyLogWorkerData = { file: this.db.name, payloadDir: this.payloads.dir, checkpoint };
     return new Promise((resolve, reject) => {
       const worker = new Worker(script, { workerData: data });
-      worker.once('message', (m: { response?: AuditVerifyResponse; error?: string }) => {
+      worker.once('message', (m: { response?: AuditVerifyResponse; error?: string; code?: ErrorCode }) => {
         if (m.response !== undefined) resolve(m.response);
-        else reject(new OpError('Internal', `audit verify failed: ${m.error ?? 'no answer'}`));
+        else reject(new OpError(m.code ?? 'Internal', `audit verify failed: ${m.error ?? 'no answer'}`));
       });
       worker.once('error', (e) => reject(new OpError('Internal', `audit verify worker: ${e.message}`)));
       worker.once('exit', (code) => {

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AuditHead } from '../../common/contract/payloads.js';
+import { OpError } from '../../common/contract/errors.js';
 import { AuditLog } from './log.js';
 
 /** What AuditLog.verifyOffThread hands the worker. */
@@ -15,7 +16,11 @@ const log = AuditLog.open(data.file, { payloadDir: data.payloadDir });
 try {
   parentPort?.postMessage({ response: log.verify(data.checkpoint) });
 } catch (e) {
-  parentPort?.postMessage({ error: e instanceof Error ? e.message : String(e) });
+  // an OpError keeps its code (AuditCorrupt stays AuditCorrupt across the thread)
+  parentPort?.postMessage({
+    error: e instanceof Error ? e.message : String(e),
+    ...(e instanceof OpError ? { code: e.code } : {}),
+  });
 } finally {
   log.close();
 }

@@ -27,8 +27,14 @@ export function coreCommand(): Command {
       '--private-bus <dir>',
       'the pkexec path: serve on a private bus in DIR for the user who ran pkexec',
     )
-    .action(async (o: { dataDir?: string; privateBus?: string }) => {
+    .option(
+      '--new-audit-log',
+      'begin a new audit log where the old one is missing or empty (env OP_DBUS_AUDIT_NEW_LOG=1); its first entry records it',
+    )
+    .action(async (o: { dataDir?: string; privateBus?: string; newAuditLog?: boolean }) => {
       const dataDir = o.dataDir ?? process.env['OP_DBUS_DATA_DIR'] ?? DEFAULT_DATA_DIR;
+      // the audit log reads this switch with the rest of its configuration (OP_DBUS_AUDIT_*, openAudit)
+      if (o.newAuditLog === true) process.env['OP_DBUS_AUDIT_NEW_LOG'] = '1';
       const privateBus =
         o.privateBus === undefined
           ? undefined

@@ -145,6 +145,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         Drift: (_req, actor) => engine.drift(actor),
         Converge: (req, actor) => engine.converge(actor, req.confirmIrreversible, req.dryRun),
         Plugins: (_req, actor) => engine.plugins(actor),
+        Subscribe: (req, actor): Promise<unknown> => service.subscribe(actor.subject, req.signals),
         ...auditMethods(audit, checkpointer),
       },
     });

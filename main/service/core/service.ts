@@ -8,6 +8,7 @@ import {
   OBJECT_PATH,
   OpError,
   introspectionXml,
+  takeClientLabel,
   Signals,
   type AuditActor,
   type SignalName,
@@ -16,6 +17,7 @@ import {
 import { callerCredentials, type Message, type MessageBus } from '../../common/dbus/calls.js';
 import { issuePointer } from '../engine/document.js';
 import type { Authority, Caller } from './authority.js';
+import { SignalSubscribers } from './signal-subscribers.js';
 
 /**
  * The largest request body read: the largest payload is a 4 Mi-character document (PlanRequest), which
@@ -57,8 +59,11 @@ export interface ServiceOptions {
  */
 export class Manager1Service {
   private readonly handler = (msg: Message): boolean => this.onMessage(msg);
+  private readonly subscribers: SignalSubscribers;
 
-  constructor(private readonly o: ServiceOptions) {}
+  constructor(private readonly o: ServiceOptions) {
+    this.subscribers = new SignalSubscribers(o.bus);
+  }
 
   /** Takes the well-known name; fails if another core already holds it. */
   async claimName(): Promise<void> {
@@ -72,15 +77,32 @@ export class Manager1Service {
     }
   }
 
-  /** Sends one of the contract's signals (a JSON string, like every payload). */
+  /** Sends one of the contract's signals (a JSON string, like every payload) to each of its subscribers only. */
   emit<S extends SignalName>(name: S, payload: z.input<(typeof Signals)[S]>): void {
-    this.o.bus.send(
-      dbus.Message.newSignal(OBJECT_PATH, INTERFACE_NAME, name, 's', [JSON.stringify(payload)]),
-    );
+    const body = [JSON.stringify(payload)];
+    for (const destination of this.subscribers.recipients(name)) {
+      this.o.bus.send(
+        new dbus.Message({
+          type: dbus.MessageType.SIGNAL,
+          destination,
+          path: OBJECT_PATH,
+          interface: INTERFACE_NAME,
+          member: name,
+          signature: 's',
+          body,
+        }),
+      );
+    }
+  }
+
+  /** Manager1.Subscribe: the caller (a unique bus name) receives these signals until it leaves the bus. */
+  async subscribe(sender: string, signals: readonly SignalName[]): Promise<{ signals: SignalName[] }> {
+    return { signals: await this.subscribers.add(sender, signals) };
   }
 
   async release(): Promise<void> {
     this.o.bus.removeMethodHandler(this.handler);
+    this.subscribers.close();
     await this.o.bus.releaseName(BUS_NAME).catch(() => undefined);
   }
 
@@ -145,10 +167,12 @@ export class Manager1Service {
       ((req: unknown) => Record<string, string>) | undefined;
     // Where polkit needs details of the request, the request is read first; elsewhere nothing of it is
     // looked at before the caller is authorised.
-    let request: unknown;
-    if (detailsOf !== undefined) request = this.parseRequest(body, method);
-    const actor = await this.authorizeCaller(caller, method, detailsOf?.(request));
-    if (detailsOf === undefined) request = this.parseRequest(body, method);
+    let parsed: { request: unknown; client?: string } | undefined;
+    if (detailsOf !== undefined) parsed = parseManager1Request(body, method);
+    const actor = await this.authorizeCaller(caller, method, detailsOf?.(parsed?.request));
+    parsed ??= parseManager1Request(body, method);
+    const request = parsed.request;
+    if (parsed.client !== undefined) actor.client = parsed.client;
     const handler = this.o.handlers[method] as (
       req: unknown,
       actor: AuditActor,
@@ -170,31 +194,43 @@ export class Manager1Service {
     }
     return actor;
   }
+}
 
-  /** The request JSON, validated by the method's schema; errors name the pointer. */
-  private parseRequest(body: string, method: MethodName): unknown {
-    // refused before parsing: JSON.parse of a huge body costs the core many times its size in memory
-    if (body.length > MAX_REQUEST_CHARS) {
-      throw new OpError(
-        'InvalidArgument',
-        `${method}: request of ${body.length} characters is larger than the ${MAX_REQUEST_CHARS} a request may be`,
-      );
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(body);
-    } catch (e) {
-      throw new OpError(
-        'InvalidArgument',
-        `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-    const parsed = Manager1[method].request.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const pointer = issue === undefined ? '' : issuePointer('', issue);
-      throw new OpError('InvalidArgument', `${method} request: ${issue?.message ?? 'invalid'}`, { pointer });
-    }
-    return parsed.data;
+/**
+ * A Manager1 request as the core reads it (a JSON string from any bus user): validated by the method's
+ * schema, its client label taken out; every refusal is InvalidArgument naming the pointer.
+ */
+export function parseManager1Request(
+  body: string,
+  method: MethodName,
+): { request: unknown; client?: string } {
+  // refused before parsing: JSON.parse of a huge body costs the core many times its size in memory
+  if (body.length > MAX_REQUEST_CHARS) {
+    throw new OpError(
+      'InvalidArgument',
+      `${method}: request of ${body.length} characters is larger than the ${MAX_REQUEST_CHARS} a request may be`,
+    );
   }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (e) {
+    throw new OpError(
+      'InvalidArgument',
+      `${method}: request is not JSON: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  const labelled = takeClientLabel(raw);
+  if ('error' in labelled) {
+    throw new OpError('InvalidArgument', `${method} request: ${labelled.error}`, { pointer: '/client' });
+  }
+  const parsed = Manager1[method].request.safeParse(labelled.request);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const pointer = issue === undefined ? '' : issuePointer('', issue);
+    throw new OpError('InvalidArgument', `${method} request: ${issue?.message ?? 'invalid'}`, { pointer });
+  }
+  return labelled.client === undefined
+    ? { request: parsed.data }
+    : { request: parsed.data, client: labelled.client };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OpError } from '../../common/contract/index.js';
-import { parseDesiredDocument } from './document.js';
+import { MAX_NESTING, parseDesiredDocument } from './document.js';
 import { contentHash } from '../../common/canonical/jcs.js';
 
 function error(text: string, file = 'host.jsonc'): OpError {
@@ -51,6 +51,50 @@ describe('parseDesiredDocument', () => {
     expect(Object.keys(p.doc.plugins)).toEqual(['__proto__']);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect(Object.getPrototypeOf(p.doc.plugins)).toBe(Object.prototype);
+  });
+});
+
+describe('parseDesiredDocument: what JSON alone would let through', () => {
+  it('refuses nesting deeper than MAX_NESTING with the position of the first level too deep, never Internal', () => {
+    const deep = (n: number): string =>
+      `{"version":1,"plugins":{"hostname":${'['.repeat(n)}${']'.repeat(n)}}}`;
+    // two levels before the brackets: the document and plugins
+    expect(() => parseDesiredDocument(deep(MAX_NESTING - 2))).not.toThrow();
+    for (const n of [MAX_NESTING - 1, 100_000]) {
+      const e = error(deep(n));
+      expect(e.code).toBe('ParseError');
+      expect(e.message).toMatch(`nested deeper than ${MAX_NESTING} levels`);
+      expect(e.where).toMatchObject({ file: 'host.jsonc', line: 1, column: 34 + MAX_NESTING });
+    }
+  });
+
+  it('refuses a lone surrogate in a value or a key with its position and pointer', () => {
+    const value = error('{"version":1,\n "plugins":{"hostname":{"location":"a\\ud800b"}}}');
+    expect(value.code).toBe('ParseError');
+    expect(value.message).toMatch(/lone surrogate/);
+    expect(value.where).toMatchObject({ line: 2, column: 36, pointer: '/plugins/hostname/location' });
+    const key = error('{"version":1,"plugins":{"hostname":{"\\udc00":1}}}');
+    expect(key.where).toMatchObject({ line: 1, column: 37, pointer: '/plugins/hostname' });
+    // a pair written as two escapes is one character, and fine
+    expect(parseDesiredDocument('{"version":1,"plugins":{"x":"\\ud83d\\ude00"}}').doc.plugins['x']).toBe(
+      '😀',
+    );
+  });
+
+  it('refuses a key given twice, naming both places (a second "plugins" would drop the first block)', () => {
+    const e = error('{\n  "version": 1,\n  "plugins": { "hostname": {} },\n  "plugins": {}\n}');
+    expect(e.code).toBe('ParseError');
+    expect(e.message).toBe('duplicate key "plugins": first at host.jsonc:3:3, again at host.jsonc:4:3');
+    expect(e.where).toMatchObject({ file: 'host.jsonc', line: 4, column: 3, pointer: '/plugins' });
+    const nested = error('{"version":1,"plugins":{"hostname":{"location":"a",\n"location":"b"}}}');
+    expect(nested.message).toMatch(/first at host\.jsonc:1:37, again at host\.jsonc:2:1/);
+    expect(nested.where?.pointer).toBe('/plugins/hostname/location');
+    expect(() => parseDesiredDocument('{"version":1,"plugins":{"a":{"x":1},"b":{"x":1}}}')).not.toThrow();
+  });
+
+  it('accepts a byte order mark, and positions after it are unchanged', () => {
+    expect(parseDesiredDocument('\uFEFF{"version":1,"plugins":{}}').doc).toEqual({ version: 1, plugins: {} });
+    expect(error('\uFEFF{"version":1,\n"plugins":[]}').where).toMatchObject({ line: 2, column: 1 });
   });
 });
 

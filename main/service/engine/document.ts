@@ -51,20 +51,59 @@ export class ParsedDocument {
   }
 }
 
-/** Parses JSON with comments and checks the top level; errors name file, line, column and pointer. */
+/**
+ * The deepest nesting of objects and arrays a document may have. The parser and everything after it
+ * (schema validation, canonical JSON) recurse once per level; real documents nest about ten deep.
+ */
+export const MAX_NESTING = 64;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Parses JSON with comments and checks the top level; errors name file, line, column and pointer. Refused
+ * besides what JSON itself refuses: nesting deeper than MAX_NESTING, a key given twice in one object (JSON
+ * would silently keep the last: a second "plugins" would drop the first block), and a string with a lone
+ * surrogate (`"\ud800"`: no UTF-8 text and no canonical JSON can hold it, so it could never be hashed).
+ * A leading byte order mark is accepted.
+ */
 export function parseDesiredDocument(text: string, file?: string): ParsedDocument {
+  const errorAt = (offset: number, message: string, pointer?: string): OpError =>
+    new OpError('ParseError', message, {
+      ...(file !== undefined ? { file } : {}),
+      ...lineColumn(text, offset),
+      ...(pointer !== undefined ? { pointer } : {}),
+    });
+  // A byte order mark is accepted; a space in its place keeps every offset, line and column as they are.
+  if (text.startsWith('\uFEFF')) text = ` ${text.slice(1)}`;
+  const tooDeep = nestingBeyond(text, MAX_NESTING);
+  if (tooDeep !== undefined) {
+    throw errorAt(tooDeep, `nested deeper than ${MAX_NESTING} levels of objects and arrays`);
+  }
   const errors: ParseError[] = [];
   const tree = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
   const first = errors[0];
   if (first !== undefined || tree === undefined) {
-    const at = lineColumn(text, first?.offset ?? 0);
     const what = first !== undefined ? describeParseError(first) : 'empty document';
-    throw new OpError('ParseError', `not valid JSON: ${what}`, {
-      ...(file !== undefined ? { file } : {}),
-      ...at,
-    });
+    throw errorAt(first?.offset ?? 0, `not valid JSON: ${what}`);
   }
-  const value: unknown = nodeValue(tree);
+  const value: unknown = nodeValue(tree, '', (problem) => {
+    if (problem.kind === 'duplicate') {
+      const here = (offset: number): string => {
+        const at = lineColumn(text, offset);
+        return `${file ?? 'line'}${file !== undefined ? ':' : ' '}${at.line}:${at.column}`;
+      };
+      return errorAt(
+        problem.again,
+        `duplicate key ${JSON.stringify(problem.key)}: first at ${here(problem.first)}, again at ${here(problem.again)}`,
+        problem.pointer,
+      );
+    }
+    return errorAt(
+      problem.offset,
+      'a string holds a lone surrogate (an unpaired \\uD800-\\uDFFF escape): no UTF-8 text can hold it',
+      problem.pointer,
+    );
+  });
   const top = TopLevel.safeParse(value);
   const parsedPlaceholder = new ParsedDocument({ version: 1, plugins: {} }, text, tree, file);
   if (!top.success) {
@@ -132,17 +171,34 @@ function lineColumn(text: string, offset: number): { line: number; column: numbe
   return { line, column: offset - lineStart + 1 };
 }
 
-/** The value of a parse-tree node; unlike jsonc-parser's getNodeValue it keeps `__proto__` as plain data. */
-function nodeValue(node: Node): unknown {
+/** What nodeValue refuses: a key given twice in one object, or a string with a lone surrogate. */
+type Problem =
+  | { kind: 'duplicate'; key: string; first: number; again: number; pointer: string }
+  | { kind: 'lone-surrogate'; offset: number; pointer: string };
+
+/**
+ * The value of a parse-tree node; unlike jsonc-parser's getNodeValue it keeps `__proto__` as plain data,
+ * and it refuses what `refuse` is told (the tree is at most MAX_NESTING deep, so recursion is bounded).
+ */
+function nodeValue(node: Node, pointer: string, refuse: (p: Problem) => OpError): unknown {
   switch (node.type) {
     case 'object': {
       const obj: Record<string, unknown> = {};
+      const seen = new Map<string, number>();
       for (const prop of node.children ?? []) {
         const [k, v] = prop.children ?? [];
         if (k === undefined || v === undefined) continue;
+        const key = String(k.value);
+        if (LONE_SURROGATE.test(key)) throw refuse({ kind: 'lone-surrogate', offset: k.offset, pointer });
+        const first = seen.get(key);
+        const at = `${pointer}/${escapePointer(key)}`;
+        if (first !== undefined) {
+          throw refuse({ kind: 'duplicate', key, first, again: k.offset, pointer: at });
+        }
+        seen.set(key, k.offset);
         // defineProperty: a key named __proto__ stays data and never sets the object's prototype
-        Object.defineProperty(obj, String(k.value), {
-          value: nodeValue(v),
+        Object.defineProperty(obj, key, {
+          value: nodeValue(v, at, refuse),
           enumerable: true,
           writable: true,
           configurable: true,
@@ -151,8 +207,44 @@ function nodeValue(node: Node): unknown {
       return obj;
     }
     case 'array':
-      return (node.children ?? []).map(nodeValue);
+      return (node.children ?? []).map((child, i) => nodeValue(child, `${pointer}/${i}`, refuse));
+    case 'string':
+      if (LONE_SURROGATE.test(node.value as string)) {
+        throw refuse({ kind: 'lone-surrogate', offset: node.offset, pointer });
+      }
+      return node.value as unknown;
     default:
       return node.value as unknown;
   }
+}
+
+/**
+ * The offset of the first `{` or `[` nested deeper than `limit`, or undefined: one pass over the text that
+ * skips strings and comments as jsonc-parser's scanner does (a string or a line comment also ends at a line
+ * break), with no recursion; measured ~10x faster than that scanner. Malformed text is the parser's to name.
+ */
+function nestingBeyond(text: string, limit: number): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // a string: up to the next quote that no backslash escapes, or the end of the line
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22 || d === 0x0a || d === 0x0d) break;
+      }
+    } else if (c === 0x2f && text.charCodeAt(i + 1) === 0x2f) {
+      while (i < text.length && text.charCodeAt(i) !== 0x0a && text.charCodeAt(i) !== 0x0d) i++;
+    } else if (c === 0x2f && text.charCodeAt(i + 1) === 0x2a) {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? text.length : end + 1;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth += 1;
+      if (depth > limit) return i;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth -= 1;
+    }
+  }
+  return undefined;
 }

@@ -1,6 +1,10 @@
 import {
   ErrorPayload,
   parseRelayPush,
+  RELAY_PROTOCOL,
+  SESSION_ENDED_CLOSE_CODE,
+  SESSION_FRAGMENT_KEY,
+  SESSION_PROTOCOL_PREFIX,
   type MethodName,
   type RelayLocalMethod,
   type SignalName,
@@ -16,11 +20,43 @@ interface Pending {
 export interface SocketLike {
   readonly readyState: number;
   send(data: string): void;
-  addEventListener(type: 'open' | 'close' | 'error', listener: () => void): void;
+  addEventListener(type: 'open' | 'error', listener: () => void): void;
+  addEventListener(type: 'close', listener: (e: { code: number; reason: string }) => void): void;
   addEventListener(type: 'message', listener: (e: { data: unknown }) => void): void;
 }
 
 const OPEN = 1;
+const SECRET_KEY = 'opdbus.session';
+const SECRET = /^[0-9a-f]{64}$/;
+
+/** What of the browser's page the session secret needs (tests pass a fake one). */
+export interface ConsolePage {
+  location: { hash: string; pathname: string; search: string };
+  history: { replaceState(data: unknown, unused: string, url: string): void };
+  localStorage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+}
+
+/**
+ * The session secret `serve` handed the console in the URL fragment (`#session=<hex>`, see RELAY_PROTOCOL
+ * in the contract). It is moved to this origin's localStorage, which no page of another port can read (an
+ * origin includes the port, a cookie's site does not) and which every tab of the console shares, and the
+ * fragment is removed from the address bar and the history entry. A secret left there once its session
+ * has ended opens nothing.
+ */
+export function takeSessionSecret(page: ConsolePage): string | undefined {
+  const fragment = new URLSearchParams(page.location.hash.replace(/^#/, '')).get(SESSION_FRAGMENT_KEY);
+  if (fragment !== null && SECRET.test(fragment)) {
+    page.localStorage.setItem(SECRET_KEY, fragment);
+    page.history.replaceState(null, '', page.location.pathname + page.location.search);
+  }
+  const kept = page.localStorage.getItem(SECRET_KEY);
+  return kept !== null && SECRET.test(kept) ? kept : undefined;
+}
+
+/** The WebSocket subprotocols the console offers `serve`: the relay's, and its session secret if it has one. */
+export function relayProtocols(secret: string | undefined): string[] {
+  return secret === undefined ? [RELAY_PROTOCOL] : [RELAY_PROTOCOL, SESSION_PROTOCOL_PREFIX + secret];
+}
 
 /** The Transport over the WebSocket of `op-dbus serve` (one socket; calls are matched to replies by id). */
 export class WebSocketTransport implements Transport {
@@ -31,6 +67,7 @@ export class WebSocketTransport implements Transport {
   private readonly signals = new SignalListeners();
   private readonly statusListeners = new Set<(s: TransportStatus) => void>();
   private current: TransportStatus = 'connecting';
+  private closedBecause: ErrorPayload = disconnected();
   private nextId = 1;
 
   constructor(open: () => SocketLike) {
@@ -39,12 +76,12 @@ export class WebSocketTransport implements Transport {
       for (const text of this.queued.splice(0)) this.socket.send(text);
       this.setStatus('open');
     });
-    this.socket.addEventListener('close', () => this.closed());
+    this.socket.addEventListener('close', (e) => this.closed(e));
     this.socket.addEventListener('message', (e) => this.received(e.data));
   }
 
   call(method: MethodName | RelayLocalMethod, request: unknown): Promise<CallOutcome> {
-    if (this.current === 'closed') return Promise.resolve({ error: disconnected() });
+    if (this.current === 'closed') return Promise.resolve({ error: this.closedBecause });
     const id = this.nextId++;
     const text = JSON.stringify({ id, method, request });
     return new Promise((resolve) => {
@@ -103,9 +140,11 @@ export class WebSocketTransport implements Transport {
     }
   }
 
-  private closed(): void {
+  private closed(e: { code: number; reason: string }): void {
     this.setStatus('closed');
-    for (const [, p] of this.pending) p.resolve({ error: disconnected() });
+    const error = e.code === SESSION_ENDED_CLOSE_CODE ? sessionEnded(e.reason) : disconnected();
+    this.closedBecause = error;
+    for (const [, p] of this.pending) p.resolve({ error });
     this.pending.clear();
   }
 
@@ -119,5 +158,12 @@ function disconnected(): ErrorPayload {
   return {
     code: 'DBusCallFailed',
     message: 'the connection to op-dbus serve is closed; start it again and open the new URL it prints',
+  };
+}
+
+function sessionEnded(reason: string): ErrorPayload {
+  return {
+    code: 'NotAuthorized',
+    message: `${reason || 'the console session has ended'}; restart op-dbus serve and open the new URL it prints`,
   };
 }
