@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditGroup } from './groups/audit.js';
 import { cacheIndexGroup } from './groups/cache-index.js';
+import { defencesGroup } from './groups/defences.js';
 import { hostnameGroup } from './groups/hostname.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
@@ -26,6 +27,7 @@ const GROUPS: BenchGroup[] = [
   storageZstdGroup,
   storageVectorLayoutGroup,
   cacheIndexGroup,
+  defencesGroup,
   auditGroup,
 ];
 
