@@ -1,15 +1,7 @@
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { replaceFileDurably } from './durable-file.js';
 
 /**
  * The apply journal (DESIGN.md section 4): before each change to the host the intent and the
@@ -77,16 +69,7 @@ export class ApplyJournal {
 
   /** Starts a new apply: the file is replaced atomically, so it only ever holds the latest apply. */
   begin(record: Extract<JournalRecord, { type: 'begin' }>): void {
-    const tmp = this.file + '.tmp';
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(record) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
-    fsyncDirectory(dirname(this.file));
+    replaceFileDurably(this.file, JSON.stringify(record) + '\n');
   }
 
   /** Appends one record and returns only once it is on disk. */
@@ -169,14 +152,5 @@ export class ApplyJournal {
     } finally {
       closeSync(fd);
     }
-  }
-}
-
-function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

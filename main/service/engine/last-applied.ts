@@ -1,7 +1,8 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { OpError } from '../../common/contract/index.js';
+import { replaceFileDurably } from './durable-file.js';
 
 /**
  * The last document applied and verified, with the hash of the plan that applied it: what drift is
@@ -25,21 +26,7 @@ export class LastAppliedStore {
 
   /** Replaces the record atomically (write, fsync, rename, fsync the directory). */
   save(record: LastApplied): void {
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(record) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
-    const dir = openSync(dirname(this.file), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    replaceFileDurably(this.file, JSON.stringify(record) + '\n');
   }
 
   /** The record, or undefined when nothing was ever applied here. */
