@@ -1,67 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { awkwardText, fuzz, mutated } from '../../../test/support/fuzz.js';
 import { Manager1 } from './manager1.js';
 import { parseRelayMessage, parseRelayPush, RelayLocal } from './relay.js';
 
 // What the console's page (or anything holding a console socket) sends `serve`, and what the relay pushes
-// to the page: parsed without throwing, every refusal an error reply that is never `Internal`. The contract
-// imports nothing of the project, its tests included: this is test/support/fuzz.ts's shape, inline.
-const awkwardText = fc.string({
-  unit: fc.constantFrom(
-    'a',
-    '1',
-    ' ',
-    '€',
-    '{',
-    '}',
-    '[',
-    ']',
-    '"',
-    ':',
-    ',',
-    '\\',
-    '\n',
-    '\u0000',
-    '\u001b',
-    '\ud800',
-    '😀',
-  ),
-  maxLength: 60,
-});
-const mutated = (text: fc.Arbitrary<string>): fc.Arbitrary<string> =>
-  text.chain((t) =>
-    fc
-      .array(
-        fc.tuple(
-          fc.nat(t.length),
-          awkwardText.map((s) => s.slice(0, 3)),
-          fc.nat(3),
-        ),
-        { maxLength: 4 },
-      )
-      .map((edits) => edits.reduce((s, [at, insert, cut]) => s.slice(0, at) + insert + s.slice(at + cut), t)),
-  );
-
-/** Runs `check` on each input, failing one that takes longer than perInputMs, and prints the count. */
-function fuzz<T>(
-  name: string,
-  inputs: fc.Arbitrary<T>,
-  check: (input: T) => void,
-  o: { seed: number; runs: number; perInputMs: number },
-): void {
-  let ran = 0;
-  fc.assert(
-    fc.property(inputs, (input) => {
-      const started = performance.now();
-      check(input);
-      const ms = performance.now() - started;
-      ran += 1;
-      if (ms > o.perInputMs) throw new Error(`${name}: one input took ${ms.toFixed(0)} ms`);
-    }),
-    { seed: o.seed, numRuns: o.runs },
-  );
-  console.log(`fuzz ${name}: ${ran} inputs, seed ${o.seed}`);
-}
+// to the page: parsed without throwing, every refusal an error reply that is never `Internal`.
 const names = fc.constantFrom(
   ...Object.keys(Manager1),
   ...Object.keys(RelayLocal),
