@@ -6,6 +6,11 @@ import { dirname, join, relative, sep } from 'node:path';
 
 const DEFAULT_MODE = '0644';
 
+/** The document's JSON pointer to the file at path (its "/" and "~" escaped). */
+function pointerOf(path) {
+  return `/plugins/files/files/${path.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}
+
 /** @param {import('../../../main/sdk/index.js').PluginContext} ctx */
 function rootOf(ctx) {
   const root = ctx.config['root'];
@@ -117,7 +122,7 @@ const plugin = {
     for (const [path, spec] of Object.entries(want)) {
       const w = wanted(spec);
       const h = have[path];
-      const pointer = `/plugins/files/files/${path.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      const pointer = pointerOf(path);
       if (matches(h, spec)) {
         resources.push({ id: path, action: 'noop', changes: [] });
         continue;
@@ -133,7 +138,7 @@ const plugin = {
     if (desired.prune === true) {
       for (const path of Object.keys(have)) {
         if (Object.hasOwn(want, path)) continue;
-        const pointer = `/plugins/files/files/${path.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+        const pointer = pointerOf(path);
         resources.push({
           id: path,
           action: 'delete',
@@ -173,7 +178,7 @@ const plugin = {
     for (const [path, spec] of Object.entries(desired.files ?? {})) {
       const w = wanted(spec);
       const h = readEntry(root, path);
-      const pointer = `/plugins/files/files/${path.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      const pointer = pointerOf(path);
       if (!matches(h, spec)) {
         drift.push({ path: pointer, expected: { ...spec, mode: w.mode }, actual: h ?? null });
       }
@@ -182,7 +187,7 @@ const plugin = {
       for (const path of listFiles(root)) {
         if (!Object.hasOwn(desired.files ?? {}, path)) {
           drift.push({
-            path: `/plugins/files/files/${path.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+            path: pointerOf(path),
             expected: null,
             actual: readEntry(root, path),
           });
