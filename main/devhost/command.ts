@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { Command, Option } from 'commander';
 import { witnessDir, WitnessStore } from '../common/witness/store.js';
 import {
   exportLines,
   sandboxDown,
   sandboxEnv,
+  sandboxExecCommand,
   sandboxStatus,
   sandboxUp,
   sandboxWipe,
@@ -81,6 +83,23 @@ export function sandboxCommand(coreCommand: string[]): Command {
       const status = await sandboxStatus(o.dir);
       print(o.json, status, statusText(status));
       if (!status.components.every((c) => c.healthy)) process.exitCode = 1;
+    });
+  sandbox
+    .command('exec')
+    .description(
+      'run a command in the host\'s namespaces as its core runs: op-dbus sandbox exec -- lxc-ls -f -P "$OP_DBUS_LXC_PATH"',
+    )
+    .addOption(dirOption())
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .action(async (cmd: string[], o: { dir: string }) => {
+      const { argv, env } = sandboxExecCommand(o.dir, cmd);
+      const [executable, ...args] = argv;
+      const child = spawn(executable ?? 'unshare', args, { stdio: 'inherit', env });
+      const code = await new Promise<number>((done) => {
+        child.once('error', () => done(127));
+        child.once('exit', (c, signal) => done(c ?? (signal === null ? 1 : 128 + 1)));
+      });
+      process.exitCode = code;
     });
 
   return sandbox;

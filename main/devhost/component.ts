@@ -44,6 +44,11 @@ export interface HostComponent {
   readonly keeps: readonly string[];
   /** The variables its own tools need to reach it (e.g. OVS_RUNDIR), exported by `sandbox up` and `env`. */
   env(paths: HostPaths): Readonly<Record<string, string>>;
+  /**
+   * What the core's configuration gets from it, per plugin (`[plugins.<name>]` of the core's config
+   * file): e.g. the lxc plugin's storages or the key directories. Written before the core starts.
+   */
+  coreConfig?(paths: HostPaths): Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Writes its files and starts it; resolves once it serves. */
   start(ctx: StartContext): Promise<void>;
   /** Its live processes, found by PID file or /proc and checked to be this host's, never by name. */

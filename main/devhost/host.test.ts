@@ -207,7 +207,7 @@ setInterval(() => {}, 1 << 30);
   it('lists each component in `sandbox status` with the PID the bus and /proc know it by', async () => {
     await busctl('get-property', ...HOSTNAME1, 'Hostname'); // hostnamed runs now, so it has a PID
     const { code, byName } = statusByCli(dir);
-    expect([...byName.keys()]).toEqual(['bus', 'polkitd', 'hostnamed', 'core']);
+    expect([...byName.keys()]).toEqual(['bus', 'polkitd', 'hostnamed', 'netns', 'core']);
     for (const c of byName.values()) expect(c, c.name).toMatchObject({ healthy: true });
     expect(code).toBe(0);
 
@@ -219,6 +219,20 @@ setInterval(() => {}, 1 << 30);
     expect(byName.get('core')?.pid).toBe(await busctlPid('org.opdbus.Manager1'));
     expect(byName.get('hostnamed')?.pid).toBe(await busctlPid('org.freedesktop.hostname1'));
     expect(overlayPids(dir)).toContain(byName.get('hostnamed')?.pid);
+
+    // the core runs in the host's network namespace, and `sandbox exec` runs a command there too
+    const ns = sandbox().OP_DBUS_NETNS as string;
+    const nsInode = `net:[${statSync(`/run/netns/${ns}`).ino}]`;
+    expect(nsInode).not.toBe(readlinkSync('/proc/self/ns/net'));
+    expect(readlinkSync(`/proc/${byName.get('core')?.pid}/ns/net`)).toBe(nsInode);
+    const exec = spawnSync(
+      process.execPath,
+      [CLI, 'sandbox', 'exec', '--dir', dir, '--', 'readlink', '/proc/self/ns/net'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect({ code: exec.status, out: exec.stdout.trim() }).toEqual({ code: 0, out: nsInode });
   }, 40_000);
 
   it("exports each component's variables, and each names what that component really uses", async () => {
@@ -405,6 +419,7 @@ setInterval(() => {}, 1 << 30);
     };
     expect(pids.core).toBeTypeOf('number');
     expect(pids.hostnamed.length).toBeGreaterThan(0);
+    const ns = sandbox().OP_DBUS_NETNS as string;
 
     process.kill(pids.polkitd, 'SIGKILL');
     expect(await until(() => !alive(pids.polkitd), 5_000)).toBe(true);
@@ -416,7 +431,8 @@ setInterval(() => {}, 1 << 30);
       healthy: false,
       detail: 'org.freedesktop.PolicyKit1 has no owner',
     });
-    for (const name of ['bus', 'hostnamed', 'core']) expect(byName.get(name)?.healthy, name).toBe(true);
+    for (const name of ['bus', 'hostnamed', 'netns', 'core'])
+      expect(byName.get(name)?.healthy, name).toBe(true);
 
     const t0 = performance.now();
     const down = sandboxCli('down', '--dir', dir);
@@ -426,6 +442,7 @@ setInterval(() => {}, 1 << 30);
     for (const pid of [pids.core as number, pids.bus, ...pids.hostnamed]) expect(alive(pid)).toBe(false);
     expect(overlayPids(dir)).toEqual([]);
     expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data']);
+    expect(existsSync(`/run/netns/${ns}`)).toBe(false);
     await expect(sandboxDown(dir)).resolves.toBeUndefined();
     expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data']);
     expect(() => sandboxEnv(dir)).toThrow(OpError);
@@ -436,6 +453,7 @@ setInterval(() => {}, 1 << 30);
       ['bus', null, false],
       ['polkitd', null, false],
       ['hostnamed', null, false],
+      ['netns', null, false],
       ['core', null, false],
     ]);
   }, 60_000);

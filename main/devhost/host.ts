@@ -16,7 +16,8 @@ import type { WitnessStore } from '../common/witness/store.js';
 import { hostPaths, type ComponentHealth, type HostContext, type HostPaths } from './component.js';
 import { bus, BUS_POLICY_FILE } from './components/bus.js';
 import { coreComponent, corePidOf } from './components/core.js';
-import { hostComponents } from './components/index.js';
+import { COMPONENTS, hostComponents } from './components/index.js';
+import { hostNamespaceCommand } from './components/netns.js';
 import { polkitRules } from './components/polkitd.js';
 
 // The development host's supervisor (`op-dbus sandbox`): claims a directory, starts each component
@@ -166,7 +167,7 @@ export async function restartCore(
 ): Promise<number> {
   if (coreCommand.length === 0) throw new OpError('InvalidArgument', 'coreCommand is empty');
   const paths = hostPaths(sandboxEnv(dir).OP_DBUS_SANDBOX);
-  const core = coreComponent(coreCommand, extraEnv);
+  const core = coreComponent(coreCommand, COMPONENTS, extraEnv);
   const ctx = openContext(paths);
   try {
     await core.stop(paths);
@@ -178,6 +179,20 @@ export async function restartCore(
   if (pid === undefined)
     throw new OpError('Internal', `the core at ${paths.dir} exited right after it started`);
   return pid;
+}
+
+/**
+ * argv to run cmd in the running host's namespaces exactly as its core runs (its network, a sysfs of
+ * that network, the cgroup tree), with the host's environment: how a person or a test reads the host
+ * with the components' own tools (`lxc-ls -P "$OP_DBUS_LXC_PATH"`, `ip -json addr`, `ovs-ofctl`).
+ */
+export function sandboxExecCommand(
+  dir: string,
+  cmd: readonly string[],
+): { argv: string[]; env: NodeJS.ProcessEnv } {
+  if (cmd.length === 0) throw new OpError('InvalidArgument', 'sandbox exec: no command given after --');
+  const env = sandboxEnv(dir);
+  return { argv: hostNamespaceCommand(hostPaths(env.OP_DBUS_SANDBOX), cmd), env: { ...process.env, ...env } };
 }
 
 /** The directory of JS rules the host's polkitd reads (live). */

@@ -1,8 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { stringify } from 'smol-toml';
 import { join } from 'node:path';
 import { BUS_NAME, OpError } from '../../common/contract/index.js';
 import { nameOwner, ownedBy, waitForOwner } from '../bus-daemon.js';
 import type { HostComponent, HostPaths } from '../component.js';
+import { hostNamespaceCommand } from './netns.js';
 import { environOf, livePidFromFile, logTail, pidList, spawnDetached, stopProcess } from '../processes.js';
 
 // The core (org.opdbus.Manager1) as a process on the host's bus, started from the command the
@@ -13,24 +15,28 @@ const START_TIMEOUT_MS = 15_000;
 
 const log = (p: HostPaths): string => join(p.dir, 'core.log');
 const pidFile = (p: HostPaths): string => join(p.dir, 'core.pid');
+/** The core's configuration file on the host (OP_DBUS_CONFIG): what the components contribute. */
+export const coreConfigFile = (p: HostPaths): string => join(p.dir, 'core-config.toml');
 
 /** The core's data directory on the host at dir (OP_DBUS_DATA_DIR). */
 export const coreDataDir = (dir: string): string => join(dir, 'data');
 
 /**
- * The core, started from command with extraEnv added to its environment; without a command
+ * The core, started from command in the host's network namespace, with the configuration the other
+ * components contribute (their coreConfig) and extraEnv added to its environment; without a command
  * (`sandbox up --no-core`, or to stop or check it) start does nothing.
  */
 export function coreComponent(
   command?: readonly string[],
+  components: readonly HostComponent[] = [],
   extraEnv: Record<string, string> = {},
 ): HostComponent {
   return {
     name: 'core',
-    files: ['core.log', 'core.pid'],
+    files: ['core.log', 'core.pid', 'core-config.toml'],
     keeps: ['data'],
 
-    env: (paths) => ({ OP_DBUS_DATA_DIR: coreDataDir(paths.dir) }),
+    env: (paths) => ({ OP_DBUS_DATA_DIR: coreDataDir(paths.dir), OP_DBUS_CONFIG: coreConfigFile(paths) }),
 
     async start(ctx) {
       if (command === undefined) return;
@@ -38,6 +44,7 @@ export function coreComponent(
       if (executable === undefined) throw new OpError('InvalidArgument', 'the core command is empty');
       const paths = ctx.paths;
       mkdirSync(coreDataDir(paths.dir), { recursive: true });
+      writeCoreConfig(paths, components);
       const connection = await ctx.bus();
       // A core stopped a moment ago may still own the name: wait for a new owner, not that one.
       const previousOwner = await nameOwner(connection, BUS_NAME);
@@ -46,9 +53,11 @@ export function coreComponent(
         ...process.env,
         ...extraEnv,
         DBUS_SYSTEM_BUS_ADDRESS: paths.address,
+        OP_DBUS_CONFIG: coreConfigFile(paths),
         OP_DBUS_DATA_DIR: coreDataDir(paths.dir),
       };
-      const child = await spawnDetached(executable, args, env, log(paths), 'core');
+      const [wrapper, ...wrapped] = hostNamespaceCommand(paths, [executable, ...args]);
+      const child = await spawnDetached(wrapper ?? 'unshare', wrapped, env, log(paths), 'core');
       const pid = child.pid;
       if (pid === undefined) throw new OpError('Internal', 'core started without a PID');
       writeFileSync(pidFile(paths), `${pid}\n`);
@@ -85,4 +94,16 @@ export function corePidOf(paths: HostPaths): number | undefined {
   return livePidFromFile(pidFile(paths), (p) =>
     environOf(p).includes(`OP_DBUS_DATA_DIR=${coreDataDir(paths.dir)}`),
   );
+}
+
+/** Writes the core's configuration: each component's `[plugins.<name>]` tables (later ones win per key). */
+function writeCoreConfig(paths: HostPaths, components: readonly HostComponent[]): void {
+  const plugins: Record<string, Record<string, unknown>> = {};
+  for (const c of components) {
+    for (const [name, table] of Object.entries(c.coreConfig?.(paths) ?? {})) {
+      plugins[name] = { ...plugins[name], ...table };
+    }
+  }
+  const header = '# Written by `op-dbus sandbox up` from its components; rewritten on every up.\n';
+  writeFileSync(coreConfigFile(paths), header + stringify({ plugins }) + '\n', { mode: 0o644 });
 }

@@ -2,15 +2,17 @@ import type { HostComponent } from '../component.js';
 import { bus } from './bus.js';
 import { coreComponent } from './core.js';
 import { hostnamed } from './hostnamed.js';
+import { netns } from './netns.js';
 import { polkitd } from './polkitd.js';
 
 /**
  * The host's components in start order (stopped in reverse): the bus first, since every other one
- * serves on it. A new component is one module and one line here; the core always comes last.
+ * serves on it. A new component is one module and one line here; the core always comes last, in the
+ * host's network namespace (netns), with the core configuration the components contribute.
  */
-const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed];
+export const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed, netns];
 
 /** Every component of the host, the core started from coreCommand (none: start it later, or never). */
 export function hostComponents(coreCommand?: readonly string[]): readonly HostComponent[] {
-  return [...COMPONENTS, coreComponent(coreCommand)];
+  return [...COMPONENTS, coreComponent(coreCommand, COMPONENTS)];
 }

@@ -2,6 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { haltSpecFromEnv } from '../engine/halt-points.js';
+import { DEFAULT_CONFIG_FILE, readCoreConfig } from './config.js';
 import { startCore } from './core.js';
 
 /** Where the core keeps its data when neither --data-dir nor OP_DBUS_DATA_DIR says. */
@@ -28,10 +29,14 @@ export function coreCommand(): Command {
       'the pkexec path: serve on a private bus in DIR for the user who ran pkexec',
     )
     .option(
+      '--config <file>',
+      `the core's configuration (env OP_DBUS_CONFIG; default ${DEFAULT_CONFIG_FILE}, absent = defaults)`,
+    )
+    .option(
       '--new-audit-log',
       'begin a new audit log where the old one is missing or empty (env OP_DBUS_AUDIT_NEW_LOG=1); its first entry records it',
     )
-    .action(async (o: { dataDir?: string; privateBus?: string; newAuditLog?: boolean }) => {
+    .action(async (o: { dataDir?: string; privateBus?: string; newAuditLog?: boolean; config?: string }) => {
       const dataDir = o.dataDir ?? process.env['OP_DBUS_DATA_DIR'] ?? DEFAULT_DATA_DIR;
       // the audit log reads this switch with the rest of its configuration (OP_DBUS_AUDIT_*, openAudit)
       if (o.newAuditLog === true) process.env['OP_DBUS_AUDIT_NEW_LOG'] = '1';
@@ -41,6 +46,7 @@ export function coreCommand(): Command {
           : { dir: o.privateBus, uid: Number(process.env['PKEXEC_UID'] ?? process.getuid?.() ?? 0) };
       const core = await startCore({
         dataDir,
+        config: readCoreConfig(o.config ?? process.env['OP_DBUS_CONFIG']),
         privateBus,
         haltAt: haltSpecFromEnv(process.env['OP_DBUS_TEST_HALT_AT']),
         // on the pkexec path stderr is the client's pipe, which goes away with it: log beside the bus

@@ -11,6 +11,7 @@ import type { HaltSpec } from '../engine/halt-points.js';
 import { ApplyJournal } from '../engine/journal.js';
 import { PluginRegistry } from '../engine/registry.js';
 import { builtinPluginDir, discoverPlugins, pluginPathFromEnv } from '../plugins/discover.js';
+import { pluginConfig, type CoreConfig } from './config.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { DenialAggregator } from './denials.js';
@@ -34,6 +35,8 @@ export interface CoreOptions {
   haltAt?: HaltSpec | undefined;
   /** Where built-in plugins are found (default: this installation's) and the community plugin path. */
   plugins?: { builtinDir?: string; pluginPath?: string[] };
+  /** The core's configuration file, read (readCoreConfig); none: the manifests' own [config]. */
+  config?: CoreConfig;
   log?: (line: string) => void;
 }
 
@@ -99,6 +102,15 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       builtinDir: o.plugins?.builtinDir ?? builtinPluginDir(),
       pluginPath: o.plugins?.pluginPath ?? pluginPathFromEnv(process.env['OP_DBUS_PLUGIN_PATH']),
     });
+    const config = o.config ?? { file: undefined, plugins: {} };
+    for (const record of found.plugins) {
+      record.manifest.config = pluginConfig(record.manifest.config, config, record.name);
+    }
+    for (const name of Object.keys(config.plugins)) {
+      if (!found.plugins.some((p) => p.name === name))
+        log(`config ${config.file ?? ''}: [plugins.${name}] names no plugin here`);
+    }
+    if (config.file !== undefined) log(`config: ${config.file}`);
     const registry = new PluginRegistry(found.plugins, found.refused);
     log(`plugins: ${registry.names.join(', ') || 'none'} (in apply order)`);
     for (const b of registry.blocked) log(`plugin ${b.record.name} blocked: ${b.reason}`);
