@@ -34,7 +34,20 @@ const SKIPPED_IN_HOME = new Set(['node_modules', '.git']);
 const SKIPPED_PATHS_IN_HOME = new Set(['.npm/_logs']);
 // The daemons a sandbox starts, by the basename of argv[0]; and the scripts and binary of op-dbus
 // itself (the core, serve, a CLI left waiting), by the basename of argv[0] or argv[1].
-const DAEMONS = new Set(['dbus-daemon', 'polkitd', 'systemd-hostnamed']);
+const DAEMONS = new Set([
+  'dbus-daemon',
+  'polkitd',
+  'systemd-hostnamed',
+  'systemd-timedated',
+  'systemd-localed',
+  'ovsdb-server',
+  'ovs-vswitchd',
+  'wireguard-go',
+  'lxc-start',
+  'packagekitd',
+  'xdg-dbus-proxy',
+  'bwrap',
+]);
 const OP_DBUS = new Set(['op-dbus', 'op-dbus.js', 'serve-main.js']);
 
 /** What is on the machine now, of each kind the check watches. */

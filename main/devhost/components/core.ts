@@ -49,8 +49,14 @@ export function coreComponent(
       // A core stopped a moment ago may still own the name: wait for a new owner, not that one.
       const previousOwner = await nameOwner(connection, BUS_NAME);
       // The host's own variables come last: corePid recognises the core by OP_DBUS_DATA_DIR.
+      // the same variables a person gets from `sandbox env` (OVS_RUNDIR for LXC's ovs-vsctl, ...)
+      const hostVariables = Object.assign({}, ...components.map((c) => c.env(paths))) as Record<
+        string,
+        string
+      >;
       const env = {
         ...process.env,
+        ...hostVariables,
         ...extraEnv,
         DBUS_SYSTEM_BUS_ADDRESS: paths.address,
         OP_DBUS_CONFIG: coreConfigFile(paths),
