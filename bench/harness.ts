@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, release, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
 import {
   bootstrapMedianRatio,
   seededRandom,
@@ -29,6 +29,8 @@ export interface BenchGroup {
   baseline: string;
   /** Brings up what the cases need and returns them; on failure it must undo what it started. */
   start: () => Promise<StartedGroup>;
+  /** Why this group takes long (minutes): `npm run bench` runs it only with --long, or when named. */
+  long?: string;
 }
 
 /** A group ready to measure. */
@@ -38,6 +40,8 @@ export interface StartedGroup {
   notes: string[];
   /** Facts observed after the last measured repetition (e.g. whether a service restarted meanwhile). */
   notesAfter?: () => Promise<string[]>;
+  /** Named numbers that are not durations (compression ratios, recall, bytes per vector), for the report. */
+  facts?: () => Record<string, number> | Promise<Record<string, number>>;
   /** Undoes start; always called, also after a failure or an interrupt. */
   stop: () => Promise<void>;
 }
@@ -66,6 +70,12 @@ export interface MachineInfo {
   gitCommit: string | null;
   /** Whether the working tree had uncommitted changes, so the commit alone does not describe the code. */
   gitDirty: boolean | null;
+  /** NUMA nodes the kernel reports (/sys/devices/system/node), null where sysfs does not say. */
+  numaNodes?: number | null;
+  /** The filesystem type the groups' scratch data lives on (the temporary directory), e.g. "ext4", "tmpfs". */
+  filesystem?: string;
+  /** The command that produced the record. */
+  command?: string;
 }
 
 /** Statistics of one case; durations in nanoseconds. */
@@ -87,6 +97,8 @@ export interface GroupResult {
   options: { reps: number; warmup: number; seed: number; resamples: number };
   machine: MachineInfo;
   notes: string[];
+  /** What the group's facts() returned (absent when it has none). */
+  facts?: Record<string, number>;
   cases: CaseResult[];
 }
 
@@ -179,6 +191,7 @@ async function measure(
 
   machine.loadAverage.after = roundedLoad();
   const notes = [...started.notes, ...((await started.notesAfter?.()) ?? [])];
+  const facts = await started.facts?.();
 
   const samples: GroupRecord['samples'] = {};
   cases.forEach((c, i) => {
@@ -209,6 +222,7 @@ async function measure(
     options: { reps: opts.reps, warmup: opts.warmup, seed: opts.seed, resamples: opts.resamples },
     machine,
     notes,
+    ...(facts !== undefined ? { facts } : {}),
     cases: results,
     caseOrder: cases.map((c) => c.name),
     schedule,
@@ -321,7 +335,34 @@ export function machineInfo(): MachineInfo {
     loadAverage: { before: roundedLoad(), after: [] },
     gitCommit: git(['rev-parse', 'HEAD']),
     gitDirty: ((status) => (status === null ? null : status !== ''))(git(['status', '--porcelain'])),
+    numaNodes: numaNodeCount(),
+    filesystem: filesystemOf(tmpdir()),
+    command: ['node', ...process.argv.slice(1).map((a) => relative(process.cwd(), a) || a)].join(' '),
   };
+}
+
+function numaNodeCount(): number | null {
+  try {
+    return readdirSync('/sys/devices/system/node').filter((d) => /^node\d+$/.test(d)).length || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The type of the filesystem that holds path: the longest mount point above it in /proc/self/mounts. */
+export function filesystemOf(path: string): string {
+  try {
+    let best = { point: '', type: 'unknown' };
+    for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+      const [, point, type] = line.split(' ');
+      if (point === undefined || type === undefined) continue;
+      const inside = path === point || path.startsWith(point.endsWith('/') ? point : `${point}/`);
+      if (inside && point.length >= best.point.length) best = { point, type };
+    }
+    return best.type;
+  } catch {
+    return 'unknown (/proc/self/mounts unreadable)';
+  }
 }
 
 function roundedLoad(): number[] {

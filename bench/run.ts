@@ -39,9 +39,9 @@ function resultsDir(): string {
   throw new Error(`no package.json above ${import.meta.dirname}: cannot tell where bench/results is`);
 }
 
-const USAGE = `usage: node dist/bench/run.js [group...] [--reps N=200] [--warmup N=20] [--seed N] [--resamples N] [--json] [--list]
+const USAGE = `usage: node dist/bench/run.js [group...] [--reps N=200] [--warmup N=20] [--seed N] [--resamples N] [--long] [--json] [--list]
 
-Runs the named groups (all when none is named), writes raw samples to bench/results/<group>.json
+Runs the named groups (all when none is named, the long ones only with --long), writes raw samples to bench/results/<group>.json
 and prints a table per group (with --json: the summaries as one JSON array instead).`;
 
 /** The integer value of --name, or fallback when it is absent. */
@@ -64,6 +64,7 @@ async function main(): Promise<number> {
       resamples: { type: 'string' },
       json: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
+      long: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -87,7 +88,16 @@ async function main(): Promise<number> {
     resamples: integerOption('resamples', values.resamples, 2_000, 100),
   };
   const results = resultsDir();
-  const selected = positionals.length === 0 ? GROUPS : GROUPS.filter((g) => positionals.includes(g.name));
+  // long groups (minutes each) run when named, or with --long; `npm run bench` stays within 30 minutes
+  const selected =
+    positionals.length === 0
+      ? GROUPS.filter((g) => g.long === undefined || values.long)
+      : GROUPS.filter((g) => positionals.includes(g.name));
+  for (const g of GROUPS) {
+    if (positionals.length === 0 && g.long !== undefined && !values.long) {
+      console.error(`skipping ${g.name} (long: ${g.long}); run it with --long or by name`);
+    }
+  }
 
   // The first Ctrl-C stops between two operations so the group can tear its sandbox down; a second one kills.
   const interrupt = new AbortController();

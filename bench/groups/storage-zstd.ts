@@ -78,6 +78,7 @@ export const storageZstdGroup: BenchGroup = {
       'state-json': syntheticStateJson(13),
     };
     const ratios: string[] = [];
+    const facts: Record<string, number> = {};
     const innerMs = new Map<string, number[]>();
     const cases: BenchCase[] = [];
     for (const [name, input] of Object.entries(data)) {
@@ -85,6 +86,7 @@ export const storageZstdGroup: BenchGroup = {
         const caseName = `${name}-l${level}`;
         const compressed = compress(input, { compressionLevel: level });
         ratios.push(`${caseName} ${(input.length / compressed.length).toFixed(3)}`);
+        facts[`ratio:${caseName}`] = input.length / compressed.length;
         innerMs.set(caseName, []);
         cases.push({
           name: caseName,
@@ -112,6 +114,7 @@ export const storageZstdGroup: BenchGroup = {
     return {
       cases,
       notes: [`inputs: ${sizes.join(', ')}`, `ratio (original / compressed): ${ratios.join(', ')}`],
+      facts: () => facts,
       notesAfter: async () => [
         `MB/s of the input (median): ${[...innerMs.entries()]
           .map(([name, ms]) => {
