@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
@@ -12,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxUp, sandboxWipe } from '../main/devhost/host.js';
-import { ROOT } from './support/sandbox.js';
+import { ROOT, waitFor } from './support/sandbox.js';
 
 // The core packaged as a Node single-executable application with its native addon beside it, run
 // with an environment that has no Node on PATH: what a host with an older (or no) distribution Node gets.
@@ -125,4 +126,112 @@ describe('the single-executable package', () => {
       'exec /usr/lib/op-dbus/op-dbus core --private-bus',
     );
   });
+
+  it('builds a Debian package that dpkg installs into a scratch root, whose installed core serves on a bus', async () => {
+    const scratch = join(dir, '..', 'deb');
+    const deb = join(scratch, 'op-dbus.deb');
+    const root = join(scratch, 'root');
+    const admindir = join(root, 'var/lib/dpkg');
+    mkdirSync(join(admindir, 'updates'), { recursive: true });
+    mkdirSync(join(admindir, 'info'), { recursive: true });
+    writeFileSync(join(admindir, 'status'), '');
+    execFileSync(process.execPath, [join(ROOT, 'build/package/deb.mjs'), out, deb], {
+      env: { ...process.env, DEB_COMPRESSION: 'none' },
+      stdio: 'pipe',
+      timeout: 180_000,
+    });
+    // the scratch root's database lists none of this machine's packages: dbus and polkitd are depended on, not there
+    execFileSync('dpkg', ['--root', root, '--force-depends', '--force-script-chrootless', '-i', deb], {
+      stdio: 'pipe',
+    });
+
+    // dpkg's own reader of that database, never ours
+    const query = (...args: string[]): string =>
+      execFileSync('dpkg-query', ['--admindir', admindir, ...args], { encoding: 'utf8' });
+    expect(query('-W', '-f', '${Package} ${Version} ${Status}\n', 'op-dbus')).toBe(
+      `op-dbus ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string} install ok installed\n`,
+    );
+    const files = query('-L', 'op-dbus').split('\n');
+    for (const f of [
+      '/usr/lib/op-dbus/op-dbus',
+      '/usr/lib/op-dbus/plugins/hostname/plugin.toml',
+      '/usr/share/dbus-1/system.d/org.opdbus.Manager1.conf',
+      '/usr/share/dbus-1/system-services/org.opdbus.Manager1.service',
+      '/usr/share/polkit-1/actions/org.opdbus.policy',
+      '/usr/lib/systemd/system/op-dbus.service',
+    ]) {
+      expect(files, f).toContain(f);
+    }
+
+    // a bus that reads the installed policy, and the installed core on it (no polkitd: root only)
+    const socket = join(scratch, 'bus.sock');
+    writeFileSync(
+      join(scratch, 'bus.conf'),
+      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path=${socket}</listen><auth>EXTERNAL</auth>
+<policy context="default">
+  <allow user="*"/><deny own="*"/><deny send_type="method_call"/><allow send_type="signal"/>
+  <allow send_requested_reply="true" send_type="method_return"/><allow send_requested_reply="true" send_type="error"/>
+  <allow receive_type="method_call"/><allow receive_type="method_return"/><allow receive_type="error"/><allow receive_type="signal"/>
+  <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+  <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+</policy>
+<includedir>${root}/usr/share/dbus-1/system.d</includedir></busconfig>\n`,
+    );
+    const busPid = Number(
+      execFileSync('dbus-daemon', [`--config-file=${join(scratch, 'bus.conf')}`, '--fork', '--print-pid=1'], {
+        encoding: 'utf8',
+      }).trim(),
+    );
+    const address = `unix:path=${socket}`;
+    let core: ReturnType<typeof spawn> | undefined;
+    try {
+      core = spawn(join(root, 'usr/lib/op-dbus/op-dbus'), ['core', '--data-dir', join(scratch, 'data')], {
+        env: {
+          PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+          DBUS_SYSTEM_BUS_ADDRESS: address,
+          XDG_STATE_HOME: join(scratch, 'state'),
+        },
+        stdio: 'ignore',
+      });
+      const pid = core.pid;
+      const busctl = (...args: string[]): string =>
+        execFileSync('busctl', [`--address=${address}`, ...args], { encoding: 'utf8', timeout: 10_000 });
+      await waitFor('the installed core on its bus', () => {
+        try {
+          return busctl('status', 'org.opdbus.Manager1').includes(`PID=${pid}`);
+        } catch {
+          return false;
+        }
+      });
+      // the installed core's own plugin, found beside its installed binary
+      const reply = busctl(
+        'call',
+        'org.opdbus.Manager1',
+        '/org/opdbus/Manager1',
+        'org.opdbus.Manager1',
+        'Plugins',
+        's',
+        '{}',
+      );
+      expect(reply).toMatch(/hostname/);
+    } finally {
+      if (core?.exitCode === null) {
+        const exited = new Promise((r) => core?.once('exit', r));
+        core.kill('SIGTERM');
+        await exited;
+      }
+      process.kill(busPid, 'SIGTERM');
+    }
+
+    execFileSync('dpkg', ['--root', root, '--force-script-chrootless', '-r', 'op-dbus'], { stdio: 'pipe' });
+    // removed: dpkg no longer lists it as installed (with no conffiles, it forgets the package entirely)
+    const after = spawnSync('dpkg-query', ['--admindir', admindir, '-W', '-f', '${Status}', 'op-dbus'], {
+      encoding: 'utf8',
+    });
+    expect(after.status === 0 ? after.stdout : after.stderr).toMatch(
+      /deinstall|not-installed|no packages found/,
+    );
+    expect(existsSync(join(root, 'usr/lib/op-dbus/op-dbus'))).toBe(false);
+  }, 300_000);
 });
