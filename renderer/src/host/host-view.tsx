@@ -1,4 +1,4 @@
-import type { ReactNode } from 'react';
+import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { describeAuditMechanics, type Stats } from '../../../main/common/contract/index.js';
 import { useLiveStats } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
@@ -11,6 +11,8 @@ import {
   nodeMemory,
   residency,
 } from './host-format.js';
+import { MetricsChart } from './metrics-chart.js';
+import { HOST_SERIES, MetricsHistory } from './metrics-history.js';
 import { TopologyPanel } from './topology-panel.js';
 
 /**
@@ -21,6 +23,12 @@ import { TopologyPanel } from './topology-panel.js';
 export function HostView() {
   const stats = useLiveStats();
   const s = stats.data;
+  const history = useRef(new MetricsHistory(HOST_SERIES));
+  const [version, setVersion] = useState(0);
+  useEffect(() => {
+    if (s !== undefined && history.current.push(s)) setVersion((v) => v + 1);
+  }, [s]);
+  const data = useCallback(() => history.current.data(), []);
   return (
     <section className="view host-view" aria-label="Host">
       <div className="toolbar">
@@ -51,6 +59,16 @@ export function HostView() {
       <div className="host-grid">
         {s !== undefined && (
           <>
+            <div className="panel host-charts" data-testid="host-charts">
+              <div className="panel-head">
+                Over time <span className="muted">· the last {history.current.length} measurements</span>
+              </div>
+              <div className="chart-grid">
+                {HOST_SERIES.map((m, i) => (
+                  <MetricsChart key={m.key} series={m} index={i + 1} data={data} version={version} />
+                ))}
+              </div>
+            </div>
             <MemoryPanel nodes={s.nodes} />
             <CorePanel core={s.core} storage={s.storage} audit={s.audit} />
             <PlacementPanel placement={s.placement} />
