@@ -392,3 +392,54 @@ function git(args: string[]): string | null {
     return null;
   }
 }
+
+/**
+ * A record of durations measured elsewhere (the console's e2e tests time the browser with its own
+ * clock): the same file shape as a bench run, so the report reads it like any group. Each case's
+ * samples are in nanoseconds; the first case is the baseline.
+ */
+export function recordOfSamples(o: {
+  group: string;
+  description: string;
+  cases: Record<string, number[]>;
+  notes?: string[];
+  facts?: Record<string, number>;
+  seed?: number;
+}): GroupRecord {
+  const names = Object.keys(o.cases);
+  const baseline = names[0];
+  if (baseline === undefined) throw new Error(`group ${o.group}: no cases`);
+  const seed = o.seed ?? 20_240_601;
+  const base = o.cases[baseline] ?? [];
+  const machine = machineInfo();
+  machine.loadAverage.after = roundedLoad();
+  const samples: GroupRecord['samples'] = {};
+  for (const n of names) samples[n] = { warmupNs: [], measuredNs: o.cases[n] ?? [] };
+  const rounds = Math.max(...names.map((n) => (o.cases[n] ?? []).length));
+  return {
+    group: o.group,
+    description: o.description,
+    baseline,
+    unit: 'ns',
+    options: { reps: rounds, warmup: 0, seed, resamples: 2000 },
+    machine,
+    notes: o.notes ?? [],
+    ...(o.facts !== undefined ? { facts: o.facts } : {}),
+    cases: names.map((n, i) => {
+      const measured = o.cases[n] ?? [];
+      const result: CaseResult = { name: n, summary: summarize(measured), firstRunNs: measured[0] ?? 0 };
+      // a ratio is of paired rounds: only for cases measured as often as the baseline
+      if (n !== baseline && measured.length > 0 && measured.length === base.length) {
+        result.ratio = bootstrapMedianRatio(measured, base, {
+          resamples: 2000,
+          seed: (seed + 7919 * (i + 1)) >>> 0,
+          level: 0.95,
+        });
+      }
+      return result;
+    }),
+    caseOrder: names,
+    schedule: [],
+    samples,
+  };
+}

@@ -6,6 +6,7 @@ import { EditorView } from './editor/editor-view.js';
 import { HostView } from './host/host-view.js';
 import { PlanView } from './plan/plan-view.js';
 import { PluginsView } from './plugin-list/plugins-view.js';
+import { CommandPalette, useCommands } from './shell/command-palette.js';
 import { useConsoleStore, type ConsoleView } from './state/console-store.js';
 
 const TABS: { view: ConsoleView; label: string }[] = [
@@ -32,6 +33,33 @@ export function App() {
     () => core.transport.onSignal('ApplyProgress', (p) => useConsoleStore.getState().progressed(p)),
     [core],
   );
+  const theme = useConsoleStore((s) => s.theme);
+  const setTheme = useConsoleStore((s) => s.setTheme);
+  useCommands(
+    [
+      ...TABS.map((t, i) => ({
+        id: `view-${t.view}`,
+        title: `Go to ${t.label}`,
+        keys: `Alt+${i + 1}`,
+        run: () => showView(t.view),
+      })),
+      { id: 'theme-dark', title: 'Theme: dark', run: () => setTheme('dark') },
+      { id: 'theme-light', title: 'Theme: light', run: () => setTheme('light') },
+    ],
+    [showView, setTheme],
+  );
+  // Alt+1…5 switch views from anywhere, also from inside the editor
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => {
+      const n = Number(e.key);
+      if (e.altKey && !e.ctrlKey && Number.isInteger(n) && n >= 1 && n <= TABS.length) {
+        e.preventDefault();
+        showView((TABS[n - 1] as (typeof TABS)[number]).view);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [showView]);
 
   return (
     <div className="app">
@@ -65,6 +93,24 @@ export function App() {
             </button>
           ))}
         </nav>
+        <button
+          type="button"
+          className="palette-button"
+          data-testid="open-palette"
+          aria-keyshortcuts="Control+K"
+          onClick={() => useConsoleStore.getState().setPaletteOpen(true)}
+        >
+          Commands <kbd>Ctrl+K</kbd>
+        </button>
+        <button
+          type="button"
+          className="theme-button"
+          data-testid="toggle-theme"
+          aria-label={`Switch to the ${theme === 'dark' ? 'light' : 'dark'} theme`}
+          onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
+        >
+          {theme === 'dark' ? '☀' : '☾'}
+        </button>
         <div className={`connection ${status}`} data-testid="connection">
           <span className="dot" aria-hidden />
           {status === 'open'
@@ -97,6 +143,7 @@ export function App() {
           <PluginsView />
         </div>
       </main>
+      <CommandPalette />
     </div>
   );
 }

@@ -2,11 +2,12 @@ import { Editor, type OnMount } from '@monaco-editor/react';
 import { useEffect, useRef, useState } from 'react';
 import { OpError } from '../../../main/common/contract/index.js';
 import { useDocumentSchemaQuery, useHostStateMutation, usePlanMutation } from '../core/core-queries.js';
+import { useCommands } from '../shell/command-palette.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';
 import { saveDocumentFile } from './file-access.js';
 import { hostDocument, leftOutNote } from './host-document.js';
-import { bindDocumentSchema, DOCUMENT_PATH, monaco } from './monaco-setup.js';
+import { bindDocumentSchema, DOCUMENT_PATH, editorTheme, monaco } from './monaco-setup.js';
 
 const CORE_MARKER_OWNER = 'op-dbus-core';
 
@@ -20,6 +21,10 @@ interface Problem {
 /** The desired-state editor: JSONC with the core's schema, open/save, and Plan. */
 export function EditorView() {
   const text = useConsoleStore((s) => s.document);
+  const dirty = useConsoleStore((s) => s.document !== s.savedText);
+  const theme = useConsoleStore((s) => s.theme);
+  // what the editor itself last reported: a store change that differs came from outside (open, host state)
+  const fromEditor = useRef<string>(text);
   const fileName = useConsoleStore((s) => s.fileName);
   const editDocument = useConsoleStore((s) => s.editDocument);
   const schema = useDocumentSchemaQuery();
@@ -63,6 +68,32 @@ export function EditorView() {
     ]);
   }, [plan.error]);
 
+  // The editor is not controlled (a 1 MB document must not be compared and re-set on every key):
+  // text that the store got from elsewhere is pushed into the model here, as one undoable edit.
+  useEffect(() => {
+    const model = editorRef.current?.getModel();
+    if (model === null || model === undefined || text === fromEditor.current) return;
+    fromEditor.current = text;
+    editorRef.current?.executeEdits('console', [{ range: model.getFullModelRange(), text }]);
+  }, [text]);
+
+  const format = (): void => void editorRef.current?.getAction('editor.action.formatDocument')?.run();
+
+  useCommands(
+    [
+      { id: 'plan', title: 'Plan the desired state', keys: 'Ctrl+Enter', run: () => runPlan.current() },
+      { id: 'format', title: 'Format the document', keys: 'Shift+Alt+F', run: format },
+      { id: 'open', title: 'Open a document…', run: () => fileInput.current?.click() },
+      { id: 'save', title: 'Save the document', run: () => void onSaveRef.current() },
+      {
+        id: 'from-host',
+        title: "Start from the host's current state",
+        run: () => onStartFromHostRef.current(),
+      },
+    ],
+    [],
+  );
+
   const onMount: OnMount = (editor) => {
     editorRef.current = editor;
     editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.Enter, () => runPlan.current());
@@ -100,7 +131,7 @@ export function EditorView() {
   const onSave = async (): Promise<void> => {
     const s = useConsoleStore.getState();
     const saved = await saveDocumentFile(s.fileName ?? 'desired-state.jsonc', s.document);
-    if (saved !== undefined) s.savedAs(saved);
+    if (saved !== undefined) s.savedAs(saved, s.document);
   };
 
   const onStartFromHost = (): void => {
@@ -113,6 +144,11 @@ export function EditorView() {
     });
   };
 
+  const onSaveRef = useRef(onSave);
+  onSaveRef.current = onSave;
+  const onStartFromHostRef = useRef(onStartFromHost);
+  onStartFromHostRef.current = onStartFromHost;
+
   const errors = problems.filter((p) => p.severity === 'error').length;
 
   return (
@@ -122,6 +158,11 @@ export function EditorView() {
           <span className="file-name" title="the document's name, shown in error positions">
             {fileName ?? 'untitled.jsonc'}
           </span>
+          {dirty && (
+            <span className="dirty-mark" data-testid="dirty" title="changed since it was opened or saved">
+              ● unsaved
+            </span>
+          )}
           <button type="button" onClick={() => fileInput.current?.click()}>
             Open…
           </button>
@@ -142,6 +183,9 @@ export function EditorView() {
           </button>
           <button type="button" onClick={onStartFromHost} disabled={hostState.isPending}>
             Start from host state
+          </button>
+          <button type="button" data-testid="format-button" onClick={format} aria-keyshortcuts="Shift+Alt+F">
+            Format
           </button>
         </div>
         <div className="toolbar-group">
@@ -173,8 +217,10 @@ export function EditorView() {
         <Editor
           path={DOCUMENT_PATH}
           language="json"
-          value={text}
+          defaultValue={text}
+          theme={editorTheme(theme)}
           onChange={(v) => {
+            fromEditor.current = v ?? '';
             editDocument(v ?? '');
           }}
           onMount={onMount}
@@ -186,6 +232,8 @@ export function EditorView() {
             scrollBeyondLastLine: false,
             renderLineHighlight: 'line',
             fixedOverflowWidgets: true,
+            // a dimmed number for the line after the final newline fails contrast: number it as any other
+            renderFinalNewline: 'on',
           }}
         />
       </div>

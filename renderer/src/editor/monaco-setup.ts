@@ -28,3 +28,23 @@ export function bindDocumentSchema(schema: Record<string, unknown> | undefined):
     schemas: schema === undefined ? [] : [{ uri: SCHEMA_URI, fileMatch: [DOCUMENT_PATH], schema }],
   });
 }
+
+// The editor's two themes: Monaco's own, with comments dark enough (light) or bright enough (dark)
+// for WCAG AA contrast on their background (the e2e accessibility check holds both to it).
+monaco.editor.defineTheme('opdbus-light', {
+  base: 'vs',
+  inherit: true,
+  rules: [{ token: 'comment', foreground: '3f6e3f' }],
+  colors: { 'editorLineNumber.foreground': '#5d6b7e' },
+});
+monaco.editor.defineTheme('opdbus-dark', {
+  base: 'vs-dark',
+  inherit: true,
+  rules: [{ token: 'comment', foreground: '8fc78f' }],
+  colors: { 'editorLineNumber.foreground': '#9aa8ba' },
+});
+
+/** The Monaco theme of a console theme. */
+export function editorTheme(theme: 'light' | 'dark'): string {
+  return theme === 'dark' ? 'opdbus-dark' : 'opdbus-light';
+}

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { useConsoleStore } from '../state/console-store.js';
 import type { MetricSeries } from './metrics-history.js';
 
 const COLOURS = ['#2f7ed8', '#d9534f', '#3c9d5d', '#8e6bbf'];
@@ -24,21 +25,29 @@ export function MetricsChart({
 }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  // the canvas knows no CSS variables: the theme's colours are read when the chart is made
+  const theme = useConsoleStore((s) => s.theme);
 
   useEffect(() => {
     const el = box.current;
     if (el === null) return;
     const colour = COLOURS[(index - 1) % COLOURS.length] ?? '#2f7ed8';
+    const css = getComputedStyle(document.documentElement);
+    const text = css.getPropertyValue('--muted').trim() || '#5d6b7e';
+    const grid = css.getPropertyValue('--rule').trim() || '#eef1f5';
     const chart = new uPlot(
       {
         width: Math.max(240, el.clientWidth || 320),
         height: 120,
         legend: { show: false },
         cursor: { show: false },
-        scales: { x: { time: true } },
+        scales: {
+          x: { time: true },
+          ...(series.unit === '%' ? { y: { range: [0, 100] as [number, number] } } : {}),
+        },
         axes: [
-          { stroke: 'var(--muted, #777)', grid: { stroke: 'rgba(128,128,128,0.15)' }, size: 28 },
-          { stroke: 'var(--muted, #777)', grid: { stroke: 'rgba(128,128,128,0.15)' }, size: 56 },
+          { stroke: text, grid: { stroke: grid }, ticks: { stroke: grid }, size: 28 },
+          { stroke: text, grid: { stroke: grid }, ticks: { stroke: grid }, size: 56 },
         ],
         series: [{}, { label: series.label, stroke: colour, width: 2, fill: `${colour}22`, spanGaps: false }],
       },
@@ -55,7 +64,9 @@ export function MetricsChart({
       chart.destroy();
       plot.current = null;
     };
-  }, [series, index]);
+    // a new chart starts empty: give it the samples so far
+    chart.setData(((all) => [all[0] ?? [], all[index] ?? []])(data()));
+  }, [series, index, theme, data]);
 
   useEffect(() => {
     const all = data();

@@ -8,7 +8,7 @@ const sample = (i: number, rssKb: number): Stats =>
     core: { rss_kb: rssKb },
     nodes: [{ id: 0, total_kb: 8 * 1024 * 1024, free_kb: 4 * 1024 * 1024 }],
     files: [
-      { name: 'audit.sqlite', bytes: 4096, resident: 2048 },
+      { name: 'audit.sqlite', bytes: 4096, resident: 0.5 },
       { name: 'x', bytes: 4096, resident: null },
     ],
   }) as unknown as Stats;

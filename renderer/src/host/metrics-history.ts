@@ -28,8 +28,9 @@ export const HOST_SERIES: MetricSeries[] = [
     read: (s) => {
       const measured = s.files.filter((f) => f.resident !== null && f.bytes > 0);
       if (measured.length === 0) return null;
+      // resident is the fraction of the file in the page cache: weigh each file by its size
       const total = measured.reduce((a, f) => a + f.bytes, 0);
-      return (100 * measured.reduce((a, f) => a + (f.resident ?? 0), 0)) / total;
+      return (100 * measured.reduce((a, f) => a + (f.resident ?? 0) * f.bytes, 0)) / total;
     },
   },
 ];

@@ -7,6 +7,16 @@ import type {
 } from '../../../main/common/contract/index.js';
 
 export type ConsoleView = 'editor' | 'plan' | 'audit' | 'host' | 'plugins';
+export type Theme = 'light' | 'dark';
+
+/** One action of the command palette; views register theirs while they are mounted. */
+export interface PaletteCommand {
+  id: string;
+  title: string;
+  /** A shortcut to show beside it, e.g. "Ctrl+Enter". */
+  keys?: string;
+  run(): void;
+}
 
 export const STARTER_DOCUMENT = `// Desired state of this host (JSON with comments).
 // Ctrl+Space completes names and values from the core's schema.
@@ -33,16 +43,43 @@ export interface ConsoleState {
   progress: ApplyProgress[];
   /** The core's StalePlan message when Apply found the host changed since the plan. */
   staleMessage: string | undefined;
+  /** The text as last opened or saved: the document is dirty while it differs. */
+  savedText: string;
+  theme: Theme;
+  commands: PaletteCommand[];
+  paletteOpen: boolean;
+  setTheme(theme: Theme): void;
+  registerCommands(commands: PaletteCommand[]): () => void;
+  setPaletteOpen(open: boolean): void;
   showView(view: ConsoleView): void;
   editDocument(text: string): void;
   openDocument(fileName: string, text: string): void;
-  savedAs(fileName: string): void;
+  savedAs(fileName: string, text: string): void;
   planned(plan: Plan, document: string): void;
   approved(approval: ApproveResponse): void;
   progressed(p: ApplyProgress): void;
   applied(result: ApplyResponse): void;
   wentStale(message: string): void;
 }
+
+/** The theme the admin chose last (kept in this browser), else the system's. */
+export function initialTheme(): Theme {
+  try {
+    const kept = globalThis.localStorage?.getItem('op-dbus-theme');
+    if (kept === 'light' || kept === 'dark') return kept;
+  } catch {
+    // storage refused (private window): the system's choice
+  }
+  return globalThis.matchMedia?.('(prefers-color-scheme: dark)').matches === true ? 'dark' : 'light';
+}
+
+/** Puts the theme on the root element, where the style sheet's variables follow it. */
+export function applyTheme(theme: Theme): void {
+  if (globalThis.document !== undefined) globalThis.document.documentElement.dataset['theme'] = theme;
+}
+
+const startTheme = initialTheme();
+applyTheme(startTheme);
 
 export const useConsoleStore = create<ConsoleState>()((set, get) => ({
   view: 'editor',
@@ -54,10 +91,29 @@ export const useConsoleStore = create<ConsoleState>()((set, get) => ({
   applyResult: undefined,
   progress: [],
   staleMessage: undefined,
+  savedText: STARTER_DOCUMENT,
+  theme: startTheme,
+  commands: [],
+  paletteOpen: false,
+  setTheme: (theme) => {
+    // before the state changes: components that read the theme's colours on the change (charts) see the new ones
+    applyTheme(theme);
+    try {
+      globalThis.localStorage?.setItem('op-dbus-theme', theme);
+    } catch {
+      // not kept: the choice lasts this page
+    }
+    set({ theme });
+  },
+  registerCommands: (commands) => {
+    set({ commands: [...get().commands.filter((c) => !commands.some((n) => n.id === c.id)), ...commands] });
+    return () => set({ commands: get().commands.filter((c) => !commands.includes(c)) });
+  },
+  setPaletteOpen: (paletteOpen) => set({ paletteOpen }),
   showView: (view) => set({ view }),
   editDocument: (document) => set({ document }),
-  openDocument: (fileName, document) => set({ fileName, document }),
-  savedAs: (fileName) => set({ fileName }),
+  openDocument: (fileName, document) => set({ fileName, document, savedText: document }),
+  savedAs: (fileName, text) => set({ fileName, savedText: text }),
   planned: (plan, document) =>
     set({
       plan,
