@@ -62,20 +62,28 @@ export interface ConsoleState {
   wentStale(message: string): void;
 }
 
+/** What the theme needs of the browser; absent under Node (the store's unit tests). */
+interface BrowserGlobals {
+  localStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+  matchMedia?: (query: string) => { matches: boolean };
+  document?: { documentElement: { dataset: Record<string, string | undefined> } };
+}
+const browser = globalThis as unknown as BrowserGlobals;
+
 /** The theme the admin chose last (kept in this browser), else the system's. */
 export function initialTheme(): Theme {
   try {
-    const kept = globalThis.localStorage?.getItem('op-dbus-theme');
+    const kept = browser.localStorage?.getItem('op-dbus-theme');
     if (kept === 'light' || kept === 'dark') return kept;
   } catch {
     // storage refused (private window): the system's choice
   }
-  return globalThis.matchMedia?.('(prefers-color-scheme: dark)').matches === true ? 'dark' : 'light';
+  return browser.matchMedia?.('(prefers-color-scheme: dark)').matches === true ? 'dark' : 'light';
 }
 
 /** Puts the theme on the root element, where the style sheet's variables follow it. */
 export function applyTheme(theme: Theme): void {
-  if (globalThis.document !== undefined) globalThis.document.documentElement.dataset['theme'] = theme;
+  if (browser.document !== undefined) browser.document.documentElement.dataset['theme'] = theme;
 }
 
 const startTheme = initialTheme();
@@ -99,7 +107,7 @@ export const useConsoleStore = create<ConsoleState>()((set, get) => ({
     // before the state changes: components that read the theme's colours on the change (charts) see the new ones
     applyTheme(theme);
     try {
-      globalThis.localStorage?.setItem('op-dbus-theme', theme);
+      browser.localStorage?.setItem('op-dbus-theme', theme);
     } catch {
       // not kept: the choice lasts this page
     }
