@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Plan } from '../../../main/common/contract/index.js';
-import { changeRows, diffTexts, inApplyOrder, projectOnto, valueText } from './plan-rows.js';
+import {
+  actionCounts,
+  changeRows,
+  diffTexts,
+  filterRows,
+  inApplyOrder,
+  projectOnto,
+  valueText,
+} from './plan-rows.js';
 
 const plan: Plan = {
   id: 'p1',
@@ -97,5 +105,44 @@ describe('diffTexts and valueText', () => {
     expect(diffTexts(plan).current).toContain('"location": ""');
     expect(valueText(undefined)).toBe('(absent)');
     expect(valueText(null)).toBe('null');
+  });
+});
+
+describe('filtering the change list', () => {
+  const rows = [
+    {
+      plugin: 'lxc',
+      resource: '101',
+      action: 'create',
+      path: '/lxc/101',
+      before: '',
+      after: 'web-server',
+      irreversible: false,
+    },
+    {
+      plugin: 'lxc',
+      resource: '102',
+      action: 'delete',
+      path: '/lxc/102',
+      before: 'db',
+      after: '',
+      irreversible: true,
+    },
+    {
+      plugin: 'net',
+      resource: 'vmbr0',
+      action: 'modify',
+      path: '/net/vmbr0/ipv4',
+      before: '10.0.0.1/24',
+      after: '10.0.0.2/24',
+      irreversible: false,
+    },
+  ] as const;
+  it('keeps rows holding every word, in plugin, resource, action or values', () => {
+    expect(filterRows(rows as never, 'lxc web').map((r) => r.resource)).toEqual(['101']);
+    expect(filterRows(rows as never, '10.0.0.2').map((r) => r.resource)).toEqual(['vmbr0']);
+    expect(filterRows(rows as never, 'DELETE').map((r) => r.resource)).toEqual(['102']);
+    expect(filterRows(rows as never, '  ')).toHaveLength(3);
+    expect(actionCounts(rows as never)).toBe('1 create, 1 delete, 1 modify');
   });
 });

@@ -80,3 +80,23 @@ export function diffTexts(plan: Plan): { current: string; desired: string } {
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** The rows matching every word of a filter, each word found in the plugin, resource, action or values. */
+export function filterRows(rows: readonly ChangeRow[], filter: string): ChangeRow[] {
+  const words = filter
+    .toLowerCase()
+    .split(/\s+/)
+    .filter((w) => w !== '');
+  if (words.length === 0) return [...rows];
+  return rows.filter((r) => {
+    const hay = `${r.plugin} ${r.resource} ${r.action} ${r.path} ${r.before} ${r.after}`.toLowerCase();
+    return words.every((w) => hay.includes(w));
+  });
+}
+
+/** "3 create, 1 modify" for a group's heading. */
+export function actionCounts(rows: readonly ChangeRow[]): string {
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
+  return [...counts.entries()].map(([a, n]) => `${n} ${a}`).join(', ');
+}

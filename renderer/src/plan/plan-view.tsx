@@ -1,12 +1,19 @@
 import { DiffEditor } from '@monaco-editor/react';
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import type { Plan } from '../../../main/common/contract/index.js';
 import { usePlanMutation } from '../core/core-queries.js';
 import { DriftPanel } from '../drift/drift-panel.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';
 import { ApplyPanel } from './apply-panel.js';
-import { changeRows, diffTexts, inApplyOrder, type ChangeRow } from './plan-rows.js';
+import {
+  actionCounts,
+  changeRows,
+  diffTexts,
+  filterRows,
+  inApplyOrder,
+  type ChangeRow,
+} from './plan-rows.js';
 
 /**
  * The plan: what changes per plugin and resource, the diff current → desired, approval and apply;
@@ -86,15 +93,37 @@ function PlanSummary({ plan }: { plan: Plan }) {
   );
 }
 
+/** Groups longer than this start folded, so a plan of a thousand containers opens readable. */
+const FOLD_OVER = 40;
+
 function ChangeList({ plan }: { plan: Plan }) {
-  const rows = changeRows(plan);
+  const [filter, setFilter] = useState('');
+  const all = useMemo(() => changeRows(plan), [plan]);
+  const rows = useMemo(() => filterRows(all, filter), [all, filter]);
   const { byPlugin, irreversible } = inApplyOrder(rows);
   return (
     <div className="panel change-list" data-testid="change-list">
-      <div className="panel-head">Changes, in the order the apply runs them</div>
-      {rows.length === 0 && <div className="panel-empty">Nothing to change.</div>}
+      <div className="panel-head change-list-head">
+        <span>Changes, in the order the apply runs them</span>
+        {all.length > 0 && (
+          <input
+            type="search"
+            aria-label="Filter changes by plugin, resource, action or value"
+            placeholder="Filter…"
+            data-testid="change-filter"
+            value={filter}
+            onChange={(e) => setFilter(e.target.value)}
+          />
+        )}
+      </div>
+      {all.length === 0 && <div className="panel-empty">Nothing to change.</div>}
+      {all.length > 0 && rows.length === 0 && (
+        <div className="panel-empty">
+          No change matches “{filter}” ({all.length} in the plan).
+        </div>
+      )}
       {byPlugin.map(([plugin, pluginRows]) => (
-        <ChangeGroup key={plugin} title={plugin} rows={pluginRows} />
+        <ChangeGroup key={`${plugin}:${filter === '' ? '' : 'f'}`} title={plugin} rows={pluginRows} />
       ))}
       {irreversible.length > 0 && (
         <ChangeGroup
@@ -115,12 +144,16 @@ interface ChangeGroupProps {
 }
 
 function ChangeGroup({ title, rows, irreversible = false }: ChangeGroupProps) {
+  // irreversible changes are never folded away: each must be seen before it is confirmed
   return (
-    <div
+    <details
       className={`plugin-changes${irreversible ? ' irreversible-group' : ''}`}
-      data-testid={irreversible ? 'irreversible-changes' : undefined}
+      data-testid={irreversible ? 'irreversible-changes' : `changes-${title}`}
+      open={irreversible || rows.length <= FOLD_OVER}
     >
-      <h3>{title}</h3>
+      <summary>
+        <h3>{title}</h3> <span className="muted">{actionCounts(rows)}</span>
+      </summary>
       <table>
         <tbody>
           {rows.map((r) => (
@@ -141,7 +174,7 @@ function ChangeGroup({ title, rows, irreversible = false }: ChangeGroupProps) {
           ))}
         </tbody>
       </table>
-    </div>
+    </details>
   );
 }
 
