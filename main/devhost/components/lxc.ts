@@ -11,7 +11,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { OpError } from '../../common/contract/index.js';
 import type { HostComponent, HostPaths } from '../component.js';
 import { cmdlineOf, otherPids, stopProcess } from '../processes.js';
@@ -84,7 +84,7 @@ export const lxc: HostComponent = {
     }
     // a monitor that outlived its container (or a namespace already gone) is stopped by PID
     for (const pid of monitorPids(path)) await stopProcess(pid, 'lxc monitor', { group: false });
-    rmSync(join('/run/lxc/lock', path), { recursive: true, force: true });
+    removeLockDir(path);
     removeCgroups(lxcCgroupPrefix(paths));
   },
 
@@ -102,6 +102,20 @@ export const lxc: HostComponent = {
     });
   },
 };
+
+/** LXC's lock directory for the path (/run/lxc/lock/<path>), and its parents as far as they are empty. */
+function removeLockDir(path: string): void {
+  const locks = '/run/lxc/lock';
+  let dir = join(locks, path);
+  rmSync(dir, { recursive: true, force: true });
+  for (dir = dirname(dir); dir.startsWith(locks + '/'); dir = dirname(dir)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      return; // not empty (another LXC path's locks), or gone
+    }
+  }
+}
 
 /** The PIDs of LXC's monitors for containers under path (`[lxc monitor] <path> <name>`). */
 function monitorPids(path: string): number[] {
