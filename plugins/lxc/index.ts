@@ -426,8 +426,8 @@ export function settingsOf(config: Readonly<Record<string, unknown>>): LxcSettin
 }
 
 /** Every container under the LXC path: one `lxc-ls -f`, then the config files read directly. */
-export async function queryHost(s: LxcSettings): Promise<Spec[]> {
-  const states = await containerStates(s.lxcpath);
+export async function queryHost(s: LxcSettings, known?: Map<string, string>): Promise<Spec[]> {
+  const states = known ?? (await containerStates(s.lxcpath));
   const texts = await readConfigs(s.lxcpath, states.keys());
   const out: Spec[] = [];
   for (const [id, state] of states) {
@@ -684,12 +684,15 @@ const lxcPlugin: StatePlugin<LxcSection, Checkpoint> = {
   },
 
   async checkpoint(desired, ctx) {
+    // only the containers the apply will touch: the others' configs are not copied into the journal
     const s = settingsOf(ctx.config);
-    const ids = new Set((desired.containers ?? []).map((c) => c.id));
     const states = await containerStates(s.lxcpath);
-    if (desired.prune === true) for (const id of states.keys()) ids.add(id);
+    const current = toSection(await queryHost(s, states));
+    const touched = diffSection(current, desired, ctx, s)
+      .resources.filter((r) => r.action !== 'noop')
+      .map((r) => r.id);
     const containers: Record<string, Saved> = {};
-    for (const id of ids) containers[id] = snapshotOf(s, id, states.get(id));
+    for (const id of touched) containers[id] = snapshotOf(s, id, states.get(id));
     return { lxcpath: s.lxcpath, containers };
   },
 
