@@ -5,6 +5,7 @@ import { auditGroup } from './groups/audit.js';
 import { cacheIndexGroup } from './groups/cache-index.js';
 import { defencesGroup } from './groups/defences.js';
 import { hostnameGroup } from './groups/hostname.js';
+import { lxcGroup } from './groups/lxc.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
@@ -29,6 +30,7 @@ const GROUPS: BenchGroup[] = [
   cacheIndexGroup,
   defencesGroup,
   auditGroup,
+  lxcGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

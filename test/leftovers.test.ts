@@ -21,6 +21,8 @@ beforeEach(() => {
     netnsDir: join(scratch, 'netns'),
     blockDir: join(scratch, 'block'),
     proc: '/proc',
+    lxcLockDir: join(scratch, 'lxc-lock'),
+    cgroupDir: join(scratch, 'cgroup'),
   };
   for (const dir of [places.tmp, join(places.home, '.local/state'), places.netnsDir, places.blockDir])
     mkdirSync(dir, { recursive: true });
@@ -42,6 +44,8 @@ describe('the leftover check', () => {
     writeFileSync(join(places.netnsDir, 'opdbus-test'), '');
     mkdirSync(join(places.blockDir, 'loop7/loop'), { recursive: true });
     writeFileSync(join(places.blockDir, 'loop7/loop/backing_file'), '/tmp/x/fs.img\n');
+    mkdirSync(join(scratch, 'lxc-lock/tmp/opdbus-lxc-x/sb/lxc'), { recursive: true });
+    mkdirSync(join(scratch, 'cgroup/memory/process_api/0a1b/opdbus-0123456789/100'), { recursive: true });
     // a process named as the sandbox's bus daemon is, by its argv[0]
     child = spawn('sleep', ['30'], { argv0: 'dbus-daemon', stdio: 'ignore' });
     await new Promise((resolve) => child?.once('spawn', resolve));
@@ -57,6 +61,8 @@ describe('the leftover check', () => {
         `mount: ${mounted} (tmpfs from opdbus-leftovers)`,
         'network namespace: opdbus-test',
         'loop device: /dev/loop7 (/tmp/x/fs.img)',
+        `LXC lock: ${join(scratch, 'lxc-lock/tmp/opdbus-lxc-x')}`,
+        `cgroup: ${join(scratch, 'cgroup/memory/process_api/0a1b/opdbus-0123456789')}`,
       ].sort(),
     );
 
@@ -68,6 +74,8 @@ describe('the leftover check', () => {
       rmSync(p, { recursive: true });
     rmSync(join(places.netnsDir, 'opdbus-test'));
     rmSync(join(places.blockDir, 'loop7'), { recursive: true });
+    rmSync(join(scratch, 'lxc-lock/tmp/opdbus-lxc-x'), { recursive: true });
+    rmSync(join(scratch, 'cgroup/memory'), { recursive: true });
     expect(leftovers(before, snapshotHost(places))).toEqual([]);
   });
 

@@ -164,3 +164,26 @@ export function sameJson(a: unknown, b: unknown): boolean {
     )
   );
 }
+
+/** One problem a plugin found in the desired state: a message for a person and the JSON pointer it is at. */
+export interface InputProblem {
+  pointer: string;
+  message: string;
+}
+
+/**
+ * Thrown by a plugin (in diff) for desired state its schema could not refuse (an unknown template,
+ * a duplicate id): the engine reports it as a SchemaError at the first problem's pointer, with the
+ * document's file, line and column, and every problem located in the error's details.
+ */
+export class InputError extends Error {
+  readonly pointer: string;
+  readonly problems: InputProblem[];
+
+  constructor(problems: InputProblem[]) {
+    super(problems.map((p) => `${p.message} (at ${p.pointer})`).join('; '));
+    this.name = 'InputError';
+    this.problems = problems;
+    this.pointer = problems[0]?.pointer ?? '';
+  }
+}

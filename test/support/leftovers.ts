@@ -15,15 +15,28 @@ export interface HostPlaces {
   /** What `losetup -a` reads: an attached loop device has loop/backing_file. */
   blockDir: string;
   proc: string;
+  /** LXC's lock directories (/run/lxc/lock/<lxcpath>/), which LXC writes even with -P. */
+  lxcLockDir?: string;
+  /** The cgroup hierarchies' mount point: a development host's containers get cgroups below it. */
+  cgroupDir?: string;
 }
 
 export function hostPlaces(): HostPlaces {
-  return { tmp: '/tmp', home: homedir(), netnsDir: '/run/netns', blockDir: '/sys/block', proc: '/proc' };
+  return {
+    tmp: '/tmp',
+    home: homedir(),
+    netnsDir: '/run/netns',
+    blockDir: '/sys/block',
+    proc: '/proc',
+    lxcLockDir: '/run/lxc/lock',
+    cgroupDir: '/sys/fs/cgroup',
+  };
 }
 
 /** Per kind of thing left behind: an identity (stable while the thing exists) and how to name it to a person. */
 export type HostSnapshot = Record<LeftoverKind, Map<string, string>>;
-type LeftoverKind = 'in /tmp' | 'in $HOME' | 'process' | 'mount' | 'network namespace' | 'loop device';
+type LeftoverKind =
+  'in /tmp' | 'in $HOME' | 'process' | 'mount' | 'network namespace' | 'loop device' | 'LXC lock' | 'cgroup';
 
 // Deep enough for the witness's ~/.local/state/op-dbus/witness/<host>.json when its parents exist;
 // node_modules and .git are skipped, the depth keeps a developer's large home quick to walk.
@@ -59,6 +72,8 @@ export function snapshotHost(places: HostPlaces = hostPlaces()): HostSnapshot {
     mount: mounts(places.proc),
     'network namespace': named(listDirectory(places.netnsDir).map((e) => e.name)),
     'loop device': loopDevices(places.blockDir),
+    'LXC lock': places.lxcLockDir === undefined ? new Map() : named(lxcLocks(places.lxcLockDir)),
+    cgroup: places.cgroupDir === undefined ? new Map() : named(hostCgroups(places.cgroupDir)),
   };
 }
 
@@ -139,7 +154,9 @@ function watchedProcesses(proc: string): Map<string, string> {
     if (!/^\d+$/.test(entry.name)) continue;
     const argv = (readText(join(proc, entry.name, 'cmdline')) ?? '').split('\0').filter((a) => a !== '');
     const [first = '', second = ''] = argv.map((a) => basename(a));
-    if (!DAEMONS.has(first) && !OP_DBUS.has(first) && !OP_DBUS.has(second)) continue;
+    // LXC's monitor renames itself: argv[0] is "[lxc monitor] <lxcpath> <name>"
+    const monitor = argv[0]?.startsWith('[lxc monitor] ') === true;
+    if (!monitor && !DAEMONS.has(first) && !OP_DBUS.has(first) && !OP_DBUS.has(second)) continue;
     // field 22 of stat is the start time; fields are counted after the command name's closing ")"
     const stat = readText(join(proc, entry.name, 'stat')) ?? '';
     const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
@@ -171,5 +188,27 @@ function loopDevices(blockDir: string): Map<string, string> {
     const description = `/dev/${entry.name} (${backing})`;
     out.set(description, description);
   }
+  return out;
+}
+
+/** LXC's lock directories of the LXC paths under /tmp (a development host's: /run/lxc/lock/tmp/<dir>/...). */
+function lxcLocks(lockDir: string): string[] {
+  return listDirectory(join(lockDir, 'tmp')).map((e) => join(lockDir, 'tmp', e.name));
+}
+
+/**
+ * The cgroups a development host's containers leave: its `opdbus-<hash>` prefix (in each hierarchy,
+ * also below a process-grouping parent such as memory/process_api/<id>/), looked for three levels down.
+ */
+function hostCgroups(cgroupDir: string): string[] {
+  const out: string[] = [];
+  const find = (dir: string, depth: number): void => {
+    for (const e of listDirectory(dir)) {
+      if (!e.isDirectory()) continue;
+      if (/^opdbus-[0-9a-f]{10}$/.test(e.name)) out.push(join(dir, e.name));
+      else if (depth < 3 && !e.name.startsWith('lxc.')) find(join(dir, e.name), depth + 1);
+    }
+  };
+  find(cgroupDir, 0);
   return out;
 }

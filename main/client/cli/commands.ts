@@ -5,6 +5,7 @@ import { printable, printableJson } from '../../common/text/printable.js';
 import { readTopology, topologyJson, topologyText, type Topology } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
 import { readDocument } from './document-file.js';
+import { lxcCommand } from './lxc-commands.js';
 import { EXIT, print, withClient, writeText, type JsonFlag } from './io.js';
 import { applyText, driftText, planText, pluginsText, queryText, statsText, verifyText } from './render.js';
 
@@ -242,6 +243,7 @@ export function clientCommands(program: Command): void {
     });
 
   program.addCommand(auditCommand());
+  program.addCommand(lxcCommand());
   program.command('serve', 'serve the console on 127.0.0.1', {
     executableFile: './client/serve/serve-main.js',
   });

@@ -165,6 +165,15 @@ export const ConvergeResponse = z.object({
 export type ConvergeResponse = z.infer<typeof ConvergeResponse>;
 
 /** The plugins the core found, through their manifests. */
+/** One plugin's effective `[config]`: its manifest's with the core configuration's `[plugins.<name>]` over it. */
+export const PluginConfigRequest = z
+  .object({
+    plugin: z.string().regex(/^[a-z][a-z0-9_]*$/, 'a plugin name: lower-case letters, digits and "_"'),
+  })
+  .strict();
+export const PluginConfigResponse = z.object({ plugin: z.string(), config: z.record(z.string(), Json) });
+export type PluginConfigResponse = z.infer<typeof PluginConfigResponse>;
+
 export const PluginsRequest = z.object({}).strict();
 export const PluginInfo = z.object({
   name: z.string(),

@@ -2,6 +2,7 @@ import type { HostComponent } from '../component.js';
 import { bus } from './bus.js';
 import { coreComponent } from './core.js';
 import { hostnamed } from './hostnamed.js';
+import { lxc } from './lxc.js';
 import { netns } from './netns.js';
 import { polkitd } from './polkitd.js';
 
@@ -10,7 +11,7 @@ import { polkitd } from './polkitd.js';
  * serves on it. A new component is one module and one line here; the core always comes last, in the
  * host's network namespace (netns), with the core configuration the components contribute.
  */
-export const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed, netns];
+export const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed, netns, lxc];
 
 /** Every component of the host, the core started from coreCommand (none: start it later, or never). */
 export function hostComponents(coreCommand?: readonly string[]): readonly HostComponent[] {

@@ -157,6 +157,12 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         Drift: (_req, actor) => engine.drift(actor),
         Converge: (req, actor) => engine.converge(actor, req.confirmIrreversible, req.dryRun),
         Plugins: (_req, actor) => engine.plugins(actor),
+        PluginConfig: (req) => {
+          const p = registry.get(req.plugin);
+          if (p === undefined)
+            throw new OpError('UnknownPlugin', `unknown plugin "${req.plugin}"`, { plugin: req.plugin });
+          return { plugin: p.name, config: { ...p.manifest.config } };
+        },
         Subscribe: (req, actor): Promise<unknown> => service.subscribe(actor.subject, req.signals),
         ...auditMethods(audit, checkpointer),
       },

@@ -20,7 +20,7 @@ import type { AppendInput } from '../audit/entry.js';
 import { contentHash } from '../../common/canonical/jcs.js';
 import type { MessageBus } from '../../common/dbus/calls.js';
 import type { DependencyState, SectionDiff } from '../../sdk/index.js';
-import { parseDesiredDocument } from './document.js';
+import { parseDesiredDocument, type ParsedDocument } from './document.js';
 import { HaltSwitch, type HaltSpec } from './halt-points.js';
 import type { ApplyJournal } from './journal.js';
 import { LastAppliedStore } from './last-applied.js';
@@ -164,8 +164,13 @@ export class StateEngine {
 
   /** Validates a document, queries the plugins it names and computes the plan. */
   async plan(document: string, file: string | undefined, actor: AuditActor): Promise<Plan> {
-    const sections = this.o.registry.validate(parseDesiredDocument(document, file));
-    return (await this.planSections(sections, file, actor)).plan;
+    const parsed = parseDesiredDocument(document, file);
+    const sections = this.o.registry.validate(parsed);
+    try {
+      return (await this.planSections(sections, file, actor)).plan;
+    } catch (e) {
+      throw located(e, parsed);
+    }
   }
 
   /** The plugins an apply of this plan changes, for polkit's details (empty when the plan is unknown). */
@@ -900,6 +905,26 @@ export class StateEngine {
       MAX_APPROVED_PLANS,
     );
   }
+}
+
+/**
+ * A plugin's error about the document (a pointer, no position) at its file, line and column; the
+ * problems its details list each get theirs too.
+ */
+function located(e: unknown, parsed: ParsedDocument): unknown {
+  if (!(e instanceof OpError) || e.where?.pointer === undefined || e.where.line !== undefined) return e;
+  const details = e.details as { problems?: unknown } | undefined;
+  const problems = Array.isArray(details?.problems)
+    ? (details.problems as { pointer?: unknown }[]).map((p) =>
+        typeof p.pointer === 'string' ? { ...p, ...parsed.locate(p.pointer) } : p,
+      )
+    : undefined;
+  return new OpError(
+    e.code,
+    e.message,
+    { ...parsed.where(e.where.pointer), ...e.where, ...parsed.locate(e.where.pointer) },
+    problems !== undefined ? { ...details, problems } : e.details,
+  );
 }
 
 function describePlugin(

@@ -109,6 +109,17 @@ export function pluginError(plugin: string, step: string, e: unknown): OpError {
     if (e.where?.plugin !== undefined) return e;
     return new OpError(e.code, e.message, { ...e.where, plugin }, e.details);
   }
+  const input = e as { name?: unknown; pointer?: unknown; problems?: unknown; message?: unknown };
+  if (e instanceof Error && input.name === 'InputError' && typeof input.pointer === 'string') {
+    // desired state the plugin refused (the SDK's InputError): reported like a schema error, at its pointer
+    const problems = input.problems;
+    return new OpError(
+      'SchemaError',
+      `plugin ${plugin}: ${e.message}`,
+      { plugin, pointer: input.pointer },
+      Array.isArray(problems) ? { problems } : undefined,
+    );
+  }
   const message = e instanceof Error ? e.message : String(e);
   return new OpError('PluginFailed', `plugin ${plugin} failed in ${step}: ${message}`, { plugin });
 }
