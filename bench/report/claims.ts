@@ -302,8 +302,8 @@ export const CLAIMS: Claim[] = [
     method:
       'Plan (query + diff) of 10 / 100 / 1,000 container definitions under a real LXC path, against the floor of `lxc-ls -f` plus reading the configs, in one run.',
     evaluate(v) {
-      const plan = v.median('lxc', 'plan@1000');
-      const floor = v.median('lxc', 'floor@1000');
+      const plan = v.median('lxc', 'plan-1000');
+      const floor = v.median('lxc', 'floor-1000');
       const r = plan / floor;
       return {
         numbers: `1,000 containers: plan ${duration(plan)}, floor ${duration(floor)} (${sig(r)}×)`,

@@ -3,7 +3,7 @@ import { boxPlot, linePlot, ratioPlot, type Series } from './svg.js';
 import { NotMeasured, type ResultsView } from './view.js';
 
 // The report's plots, made from the results files alone. Three families:
-// - scaling: every group whose cases are named `<series>@<size>` (plan@1000, floor@1000) gets a
+// - scaling: every group whose cases are named `<series>@<size>` or `<series>-<size>` (plan@1000, floor@1000) gets a
 //   cost-against-size plot, one line per series, median with its p25-p75 whisker;
 // - ratios: every group gets its cases' median ratios against the floor it measured in the same run;
 // - distributions: the groups named here get box plots of their raw samples.
@@ -14,9 +14,9 @@ export interface Plot {
   svg: string;
 }
 
-const SIZED = /^(.+)@(\d+)$/;
+const SIZED = /^(.+?)[@-](\d+)$/;
 
-/** The `<series>@<size>` cases of a record as series (ms against size), or none. */
+/** The `<series>@<size>` or `<series>-<size>` cases of a record as series (ms against size), or none. */
 export function scalingSeries(record: GroupRecordFile): Series[] {
   const bySeries = new Map<string, Series>();
   for (const c of record.cases) {
