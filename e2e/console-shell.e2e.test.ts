@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordOfSamples, writeRecord } from '../bench/harness.js';
-import { ROOT, TestSandbox } from '../test/support/sandbox.js';
+import { ROOT, TestSandbox, writeDocument } from '../test/support/sandbox.js';
 import {
   launchChromium,
   openDocumentFile,
@@ -269,5 +269,50 @@ describe('the console shell in Chromium', () => {
     console.info(notes.at(-1));
     expect(await page.getByTestId('dirty').isVisible()).toBe(true);
     await screenshot(page, 'shell-05-large-document');
+  }, 120_000);
+
+  it('draws the host: a container from the lxc plugin, a planned one marked, and a click shows it in the editor', async () => {
+    const container = (id: string, hostname: string) => ({
+      id,
+      properties: {
+        state: 'stopped',
+        hostname,
+        template: 'local:vztmpl/busybox-rootfs_amd64.tar.zst',
+        memory: '64',
+        cores: '1',
+        network_type: 'none',
+      },
+    });
+    const applied = { version: 1, plugins: { lxc: { containers: [container('200', 'graph-one')] } } };
+    const file = writeDocument(join(sb.dir, '..'), 'graph.json', JSON.stringify(applied, null, 2));
+    const r = sb.cli(['apply', file, '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    await page.getByTestId('tab-host').click();
+    await page.reload();
+    await page.getByTestId('tab-host').click();
+    await page.locator('[data-node="container:200"]').waitFor({ timeout: 30_000 });
+
+    const planned = {
+      version: 1,
+      plugins: { lxc: { containers: [container('200', 'graph-one'), container('201', 'graph-two')] } },
+    };
+    await page.getByTestId('tab-editor').click();
+    await openDocumentFile(page, 'graph-two.json', JSON.stringify(planned, null, 2));
+    await page.getByTestId('plan-button').click();
+    await page.getByTestId('plan-summary').waitFor();
+    await page.getByTestId('tab-host').click();
+    const created = page.locator('[data-node="container:201"]');
+    await created.waitFor();
+    expect(await created.getAttribute('data-change')).toBe('create');
+    expect(await page.locator('[data-node="container:200"]').getAttribute('data-change')).toBe('');
+    await screenshot(page, 'shell-06-host-graph');
+    await created.click();
+    await page.getByTestId('graph-picked').getByRole('button', { name: 'Show in the editor' }).click();
+    expect(await page.getByTestId('tab-editor').getAttribute('aria-selected')).toBe('true');
+    // the editor selected the container's id in the document
+    const selected = await page.evaluate(() => window.getSelection()?.toString() ?? '');
+    await screenshot(page, 'shell-07-graph-to-editor');
+    expect(await page.locator('.monaco-editor .selected-text').count()).toBeGreaterThan(0);
+    expect(selected === '' || selected.includes('201')).toBe(true);
   }, 120_000);
 });

@@ -77,6 +77,22 @@ export function EditorView() {
     editorRef.current?.executeEdits('console', [{ range: model.getFullModelRange(), text }]);
   }, [text]);
 
+  // a resource picked in the host graph: its line in the document (its id, or its key), revealed and selected
+  const focus = useConsoleStore((s) => s.focus);
+  useEffect(() => {
+    const editor = editorRef.current;
+    const model = editor?.getModel();
+    if (focus === undefined || editor === null || model === null || model === undefined) return;
+    const quoted = JSON.stringify(focus.resource);
+    const match =
+      model.findNextMatch(`"id": ${quoted}`, { lineNumber: 1, column: 1 }, false, true, null, false) ??
+      model.findNextMatch(`${quoted}:`, { lineNumber: 1, column: 1 }, false, true, null, false);
+    if (match === null) return;
+    editor.setSelection(match.range);
+    editor.revealRangeInCenter(match.range);
+    editor.focus();
+  }, [focus]);
+
   const format = (): void => void editorRef.current?.getAction('editor.action.formatDocument')?.run();
 
   useCommands(

@@ -11,6 +11,7 @@ import {
   nodeMemory,
   residency,
 } from './host-format.js';
+import { HostGraphPanel } from './host-graph-panel.js';
 import { MetricsChart } from './metrics-chart.js';
 import { HOST_SERIES, MetricsHistory } from './metrics-history.js';
 import { TopologyPanel } from './topology-panel.js';
@@ -30,7 +31,8 @@ export function HostView() {
   }, [s]);
   const data = useCallback(() => history.current.data(), []);
   return (
-    <section className="view host-view" aria-label="Host">
+    // focusable: the view scrolls, and a keyboard user must be able to scroll it (WCAG 2.1.1)
+    <section className="view host-view" aria-label="Host" tabIndex={0}>
       <div className="toolbar">
         <div className="toolbar-group">
           <span className="host-title">Measured on this host by the core</span>
@@ -57,6 +59,7 @@ export function HostView() {
       <ErrorNotice error={stats.error} title="Could not read the core's measurements" />
       {stats.isPending && <div className="panel-empty">Asking the core for its measurements…</div>}
       <div className="host-grid">
+        <HostGraphPanel />
         {s !== undefined && (
           <>
             <div className="panel host-charts" data-testid="host-charts">

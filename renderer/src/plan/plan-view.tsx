@@ -1,5 +1,5 @@
 import { DiffEditor } from '@monaco-editor/react';
-import { useMemo, useState } from 'react';
+import { useMemo } from 'react';
 import type { Plan } from '../../../main/common/contract/index.js';
 import { usePlanMutation } from '../core/core-queries.js';
 import { DriftPanel } from '../drift/drift-panel.js';
@@ -97,7 +97,8 @@ function PlanSummary({ plan }: { plan: Plan }) {
 const FOLD_OVER = 40;
 
 function ChangeList({ plan }: { plan: Plan }) {
-  const [filter, setFilter] = useState('');
+  const filter = useConsoleStore((s) => s.planFilter);
+  const setFilter = useConsoleStore((s) => s.setPlanFilter);
   const all = useMemo(() => changeRows(plan), [plan]);
   const rows = useMemo(() => filterRows(all, filter), [all, filter]);
   const { byPlugin, irreversible } = inApplyOrder(rows);

@@ -46,9 +46,15 @@ export interface ConsoleState {
   /** The text as last opened or saved: the document is dirty while it differs. */
   savedText: string;
   theme: Theme;
+  /** A resource picked elsewhere (the host graph): the editor reveals it. */
+  focus: { plugin: string; resource: string; seq: number } | undefined;
+  /** The plan view's filter of its changes. */
+  planFilter: string;
   commands: PaletteCommand[];
   paletteOpen: boolean;
   setTheme(theme: Theme): void;
+  focusResource(plugin: string, resource: string, where: 'editor' | 'plan'): void;
+  setPlanFilter(filter: string): void;
   registerCommands(commands: PaletteCommand[]): () => void;
   setPaletteOpen(open: boolean): void;
   showView(view: ConsoleView): void;
@@ -101,8 +107,15 @@ export const useConsoleStore = create<ConsoleState>()((set, get) => ({
   staleMessage: undefined,
   savedText: STARTER_DOCUMENT,
   theme: startTheme,
+  focus: undefined,
+  planFilter: '',
   commands: [],
   paletteOpen: false,
+  focusResource: (plugin, resource, where) =>
+    where === 'editor'
+      ? set({ view: 'editor', focus: { plugin, resource, seq: (get().focus?.seq ?? 0) + 1 } })
+      : set({ view: 'plan', planFilter: `${plugin} ${resource}` }),
+  setPlanFilter: (planFilter) => set({ planFilter }),
   setTheme: (theme) => {
     // before the state changes: components that read the theme's colours on the change (charts) see the new ones
     applyTheme(theme);
