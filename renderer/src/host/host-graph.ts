@@ -272,11 +272,11 @@ function layout(nodes: GraphNode[], edges: GraphEdge[]): HostGraph {
     });
     col += width;
   }
-  const maxY = Math.max(MARGIN + 3 * ROW, ...nodes.map((n) => n.y));
+  const maxY = Math.max(0, ...nodes.map((n) => n.y)); // the lowest node; a node is 46 px high
   return {
     nodes,
     edges,
     width: Math.max(320, MARGIN * 2 + Math.max(col - 1, 0) * COL),
-    height: maxY + MARGIN,
+    height: maxY + 46 + MARGIN / 2,
   };
 }
