@@ -7,6 +7,7 @@ import { auditCommand } from './audit-commands.js';
 import { readDocument } from './document-file.js';
 import { lxcCommand } from './lxc-commands.js';
 import { EXIT, print, withClient, writeText, type JsonFlag } from './io.js';
+import { wireguardCommand } from './wireguard-commands.js';
 import { applyText, driftText, planText, pluginsText, queryText, statsText, verifyText } from './render.js';
 
 async function confirm(plan: Plan): Promise<boolean> {
@@ -244,6 +245,7 @@ export function clientCommands(program: Command): void {
 
   program.addCommand(auditCommand());
   program.addCommand(lxcCommand());
+  program.addCommand(wireguardCommand());
   program.command('serve', 'serve the console on 127.0.0.1', {
     executableFile: './client/serve/serve-main.js',
   });
