@@ -10,6 +10,7 @@ import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
 import { storageZstdGroup } from './groups/storage-zstd.js';
+import { wireguardGroup } from './groups/wireguard.js';
 import {
   BenchInterrupted,
   formatTable,
@@ -31,6 +32,7 @@ const GROUPS: BenchGroup[] = [
   defencesGroup,
   auditGroup,
   lxcGroup,
+  wireguardGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

@@ -13,12 +13,9 @@ const IPV6 = '[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*';
 const CIDR = new RegExp(`^(${IPV4}/(3[0-2]|[12]?\\d)|${IPV6}/(12[0-8]|1[01]\\d|[1-9]?\\d))$`);
 const ENDPOINT = new RegExp(`^(${IPV4}|\\[${IPV6}\\]):([1-9]\\d{0,4})$`);
 
-const PublicKey = z
-  .string()
-  .regex(KEY_SHAPE)
-  .meta({
-    'x-error': 'not a WireGuard public key (44 characters of base64 ending in "=", as `wg pubkey` prints)',
-  });
+const PublicKey = z.string().regex(KEY_SHAPE).meta({
+  'x-error': 'not a WireGuard public key (44 characters of base64 ending in "=", as `wg pubkey` prints)',
+});
 const Cidr = z
   .string()
   .regex(CIDR)
@@ -52,13 +49,10 @@ const Peer = z
     persistent_keepalive: Keepalive.optional(),
     preshared_key_file: KeyFile.optional(),
     // reported by query as an opaque digest; a document may not carry a key itself
-    preshared_key: z
-      .never()
-      .optional()
-      .meta({
-        'x-secret': true,
-        description: 'query only: an opaque digest of the preshared key; documents name preshared_key_file',
-      }),
+    preshared_key: z.never().optional().meta({
+      'x-secret': true,
+      description: 'query only: an opaque digest of the preshared key; documents name preshared_key_file',
+    }),
   })
   .strict();
 

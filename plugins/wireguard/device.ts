@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { secretDigest } from './keys.js';
 
 // The device side: `wg` (wireguard-tools) for WireGuard's own settings and `ip` for addresses and
@@ -68,9 +68,7 @@ export function runTool(
   input?: Buffer,
   secrets: readonly Buffer[] = [],
 ): Promise<string> {
-  // Node's stdin pipe is a socket, which `wg` cannot open as /dev/stdin: cat copies it into a real pipe
-  const piped = input === undefined ? [command, ...args] : ['sh', '-c', 'cat | "$@"', 'sh', command, ...args];
-  const [cmd, ...argv] = wrapped(tools, command, piped);
+  const [cmd, ...argv] = wrapped(tools, command, args, input !== undefined);
   return new Promise((resolveRun, rejectRun) => {
     const child = spawn(cmd ?? command, argv, {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -95,12 +93,24 @@ export function runTool(
 }
 
 /** wg and wireguard-go run where /var/run/wireguard is the configured socket directory. */
-function wrapped(tools: DeviceTools, command: string, argv: readonly string[]): string[] {
-  if (tools.uapiDir === undefined || command === 'ip') return [...argv];
-  // "$0" is the directory and "$@" the command: nothing of them is part of the shell string
-  const script =
-    'mount -t tmpfs tmpfs /run && mkdir /run/wireguard && mount --bind "$0" /run/wireguard && exec "$@"';
-  return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, tools.uapiDir, ...argv];
+function wrapped(tools: DeviceTools, command: string, args: readonly string[], stdin: boolean): string[] {
+  // Node's stdin pipe is a socket, which `wg` cannot open as /dev/stdin: cat copies it into a real pipe
+  const run = stdin ? 'cat | "$@"' : 'exec "$@"';
+  // "$0" is a directory and "$@" the command: nothing of them is part of a shell string
+  if (tools.uapiDir === undefined || command === 'ip') {
+    return stdin ? ['sh', '-c', run, 'sh', command, ...args] : [command, ...args];
+  }
+  // A directory named wireguard is reached by binding its parent on /run (one mount); any other
+  // name by a tmpfs on /run with the directory bound below it.
+  const dir = tools.uapiDir;
+  const [script, arg0] =
+    basename(dir) === 'wireguard'
+      ? [`mount --bind "$0" /run && ${run}`, dirname(dir)]
+      : [
+          `mount -t tmpfs tmpfs /run && mkdir /run/wireguard && mount --bind "$0" /run/wireguard && ${run}`,
+          dir,
+        ];
+  return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, arg0, command, ...args];
 }
 
 function blank(text: string, secrets: readonly Buffer[]): string {
@@ -111,29 +121,50 @@ function blank(text: string, secrets: readonly Buffer[]): string {
   return out;
 }
 
-/** Every WireGuard interface with its settings and peers (`wg show all dump`, `ip -j address`). */
-export async function readDevices(tools: DeviceTools): Promise<Map<string, DeviceInterface>> {
-  const names = (await runTool(tools, 'wg', ['show', 'interfaces'])).split(/\s+/).filter((n) => n !== '');
+/** The secrets `wg show all dump` printed, kept only when a caller asks (a checkpoint, for its rollback). */
+export interface DeviceSecrets {
+  privateKey?: Buffer;
+  presharedKeys: Map<string, Buffer>;
+}
+
+/**
+ * Every WireGuard interface with its settings and peers: one `wg show all dump` (beside one
+ * `ip -j address`). The private and preshared keys in the dump are dropped, or, with `secrets`,
+ * handed to it as Buffers.
+ */
+export async function readDevices(
+  tools: DeviceTools,
+  secrets?: Map<string, DeviceSecrets>,
+): Promise<Map<string, DeviceInterface>> {
+  const [dump, addresses] = await Promise.all([
+    runTool(tools, 'wg', ['show', 'all', 'dump']),
+    runTool(tools, 'ip', ['-j', 'address', 'show']),
+  ]);
   const out = new Map<string, DeviceInterface>();
-  if (names.length === 0) return out;
-  const dump = await runTool(tools, 'wg', ['show', 'all', 'dump']);
   for (const line of dump.split('\n')) {
     const f = line.split('\t');
     const name = f[0];
     if (name === undefined || name === '') continue;
     if (f.length === 5) {
-      // interface, private key (dropped here), public key, listen port, fwmark
+      // interface, private key, public key, listen port, fwmark
       out.set(name, {
         ...(f[2] !== '(none)' && f[2] !== undefined ? { public_key: f[2] } : {}),
         listen_port: Number(f[3]),
         address: [],
         peers: [],
       });
+      if (secrets !== undefined) {
+        secrets.set(name, {
+          ...(f[1] !== undefined && f[1] !== '(none)' ? { privateKey: Buffer.from(f[1], 'base64') } : {}),
+          presharedKeys: new Map(),
+        });
+      }
     } else if (f.length === 9) {
       const dev = out.get(name);
       if (dev === undefined) continue;
       const [, key, psk, endpoint, ips, , , , keepalive] = f;
       if (key === undefined) continue;
+      const pskBytes = psk !== undefined && psk !== '(none)' ? Buffer.from(psk, 'base64') : undefined;
       dev.peers.push({
         public_key: key,
         ...(endpoint !== undefined && endpoint !== '(none)' ? { endpoint } : {}),
@@ -141,35 +172,57 @@ export async function readDevices(tools: DeviceTools): Promise<Map<string, Devic
         ...(keepalive !== undefined && keepalive !== 'off'
           ? { persistent_keepalive: Number(keepalive) }
           : {}),
-        ...(psk !== undefined && psk !== '(none)'
-          ? { preshared_key: secretDigest(Buffer.from(psk, 'base64')) }
-          : {}),
+        ...(pskBytes !== undefined ? { preshared_key: secretDigest(pskBytes) } : {}),
       });
+      if (pskBytes !== undefined) secrets?.get(name)?.presharedKeys.set(key, pskBytes);
     }
   }
-  const links = JSON.parse(await runTool(tools, 'ip', ['-j', 'address', 'show'])) as IpLink[];
-  for (const link of links) {
-    const dev = out.get(link.ifname);
+  // wireguard-go lists peers in Go map order, different on every call: a stable state sorts them
+  for (const dev of out.values()) dev.peers.sort((a, b) => (a.public_key < b.public_key ? -1 : 1));
+  for (const [name, link] of parseLinks(addresses)) {
+    const dev = out.get(name);
     if (dev === undefined) continue;
-    if (typeof link.mtu === 'number') dev.mtu = link.mtu;
-    dev.address = (link.addr_info ?? [])
-      .filter((a) => a.scope !== 'link')
-      .map((a) => `${a.local}/${a.prefixlen}`)
-      .sort();
+    if (link.mtu !== undefined) dev.mtu = link.mtu;
+    dev.address = link.address;
   }
   return out;
+}
+
+/** One interface's addresses, MTU and whether it is up, as `ip` has them (undefined: no such interface). */
+export async function readLink(tools: DeviceTools, name: string): Promise<LinkState | undefined> {
+  try {
+    return parseLinks(await runTool(tools, 'ip', ['-j', 'address', 'show', 'dev', name])).get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LinkState {
+  address: string[];
+  mtu?: number;
+  up: boolean;
 }
 
 interface IpLink {
   ifname: string;
   mtu?: number;
+  flags?: string[];
   addr_info?: { local: string; prefixlen: number; scope?: string }[];
 }
 
-/** The interface's private key as the device holds it (for a rollback; it stays in the plugin's memory). */
-export async function readPrivateKey(tools: DeviceTools, name: string): Promise<Buffer | undefined> {
-  const first = (await runTool(tools, 'wg', ['show', name, 'private-key'])).trim();
-  return first === '(none)' || first === '' ? undefined : Buffer.from(first, 'base64');
+function parseLinks(json: string): Map<string, LinkState> {
+  const out = new Map<string, LinkState>();
+  for (const link of JSON.parse(json) as IpLink[]) {
+    out.set(link.ifname, {
+      address: (link.addr_info ?? [])
+        .filter((a) => a.scope !== 'link')
+        .map((a) => `${a.local}/${a.prefixlen}`)
+        .sort(),
+      ...(typeof link.mtu === 'number' ? { mtu: link.mtu } : {}),
+      up: (link.flags ?? []).includes('UP'),
+    });
+  }
+  return out;
 }
 
 /** Creates a missing interface: the kernel module where there is one, else wireguard-go (as configured). */
@@ -227,7 +280,7 @@ export async function syncConfig(tools: DeviceTools, name: string, config: Devic
 export async function syncLink(
   tools: DeviceTools,
   name: string,
-  current: { address: string[]; mtu?: number },
+  current: { address: string[]; mtu?: number; up?: boolean },
   want: { address?: string[]; mtu?: number },
 ): Promise<void> {
   if (want.address !== undefined) {
@@ -243,7 +296,7 @@ export async function syncLink(
   if (want.mtu !== undefined && want.mtu !== current.mtu) {
     await runTool(tools, 'ip', ['link', 'set', 'dev', name, 'mtu', String(want.mtu)]);
   }
-  await runTool(tools, 'ip', ['link', 'set', 'dev', name, 'up']);
+  if (current.up !== true) await runTool(tools, 'ip', ['link', 'set', 'dev', name, 'up']);
 }
 
 /** A CIDR as `ip` prints it (lower-case, no /32 dropped), for comparing a document's with the device's. */

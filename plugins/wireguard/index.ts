@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { isAbsolute } from 'node:path';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import {
   definePlugin,
@@ -16,14 +17,14 @@ import {
   createInterface,
   deleteInterface,
   readDevices,
-  readPrivateKey,
-  runTool,
-  syncConfig,
+  readLink,
   syncLink,
+  syncConfig,
   type DeviceConfig,
+  type DeviceTools,
+  type DeviceSecrets,
   type DeviceInterface,
   type DevicePeer,
-  type DeviceTools,
 } from './device.js';
 import { wantedInterfaces, WireguardSection, type WantedInterface, type WantedPeer } from './desired.js';
 import { publicKeyOf, readKeyFile, secretDigest } from './keys.js';
@@ -40,20 +41,19 @@ interface WireguardCheckpoint {
   interfaces: { name: string; existed: boolean; state?: DeviceInterface }[];
 }
 
-interface Stashed {
-  privateKey?: Buffer;
-  presharedKeys: Map<string, Buffer>;
-}
+type Stashed = DeviceSecrets;
 
 const DEFAULT_KEY_DIRS = ['/etc/op-dbus/keys', '/etc/wireguard'];
 const stashes = new Map<string, Map<string, Stashed>>();
 const MAX_STASHES = 2;
 
+function wipeSecrets(s: DeviceSecrets): void {
+  s.privateKey?.fill(0);
+  for (const k of s.presharedKeys.values()) k.fill(0);
+}
+
 function dropStash(id: string): void {
-  for (const s of stashes.get(id)?.values() ?? []) {
-    s.privateKey?.fill(0);
-    for (const k of s.presharedKeys.values()) k.fill(0);
-  }
+  for (const s of stashes.get(id)?.values() ?? []) wipeSecrets(s);
   stashes.delete(id);
 }
 
@@ -84,6 +84,17 @@ function settings(ctx: PluginContext, withSignal = false): Settings {
 
 async function query(ctx: PluginContext): Promise<WireguardState> {
   return { interfaces: Object.fromEntries(await readDevices(settings(ctx).tools)) };
+}
+
+function onPath(tool: string): boolean {
+  return (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 const ifaceOf = (resourceId: string): string => resourceId.split(' ')[0] ?? resourceId;
@@ -203,10 +214,20 @@ function wipe(config: DeviceConfig): void {
 const wireguardPlugin: StatePlugin<WireguardSection | WireguardState, WireguardCheckpoint> = {
   async available(ctx: PluginContext): Promise<Availability> {
     const { tools } = settings(ctx);
-    try {
-      await runTool({ ...tools, uapiDir: undefined } as DeviceTools, 'wg', ['--version']);
-    } catch (e) {
-      return { available: false, reason: `wg (wireguard-tools) does not run: ${(e as Error).message}` };
+    // asked before every plan: a look at PATH, not a process
+    const needed = ['wg', 'ip', ...(tools.implementation === 'wireguard-go' ? ['wireguard-go'] : [])];
+    const missing = needed.filter((tool) => !onPath(tool));
+    if (missing.length > 0) {
+      return {
+        available: false,
+        reason: `not found on PATH: ${missing.join(', ')} (install wireguard-tools, iproute2)`,
+      };
+    }
+    if (tools.uapiDir !== undefined && !existsSync(tools.uapiDir)) {
+      return {
+        available: false,
+        reason: `the UAPI socket directory ${tools.uapiDir} ([plugins.wireguard] uapi_dir) does not exist`,
+      };
     }
     return { available: true };
   },
@@ -229,7 +250,8 @@ const wireguardPlugin: StatePlugin<WireguardSection | WireguardState, WireguardC
 
   async checkpoint(desired, ctx: PluginContext): Promise<WireguardCheckpoint> {
     const { keyDirs, tools } = settings(ctx, true);
-    const devices = await readDevices(tools);
+    const secrets = new Map<string, DeviceSecrets>();
+    const devices = await readDevices(tools, secrets);
     const stash = new Map<string, Stashed>();
     const interfaces: WireguardCheckpoint['interfaces'] = [];
     for (const w of wantedInterfaces(desired as WireguardSection, keyDirs)) {
@@ -239,18 +261,11 @@ const wireguardPlugin: StatePlugin<WireguardSection | WireguardState, WireguardC
         existed: state !== undefined,
         ...(state !== undefined ? { state } : {}),
       });
-      if (state === undefined) continue;
-      const presharedKeys = new Map<string, Buffer>();
-      if (state.peers.some((p) => p.preshared_key !== undefined)) {
-        for (const line of (await runTool(tools, 'wg', ['show', w.name, 'preshared-keys'])).split('\n')) {
-          const [pub, psk] = line.split('\t');
-          if (pub !== undefined && psk !== undefined && psk !== '(none)')
-            presharedKeys.set(pub, Buffer.from(psk, 'base64'));
-        }
-      }
-      const privateKey = await readPrivateKey(tools, w.name);
-      stash.set(w.name, { ...(privateKey !== undefined ? { privateKey } : {}), presharedKeys });
+      const kept = secrets.get(w.name);
+      if (kept !== undefined) stash.set(w.name, kept);
+      secrets.delete(w.name);
     }
+    for (const other of secrets.values()) wipeSecrets(other);
     const id = randomUUID();
     stashes.set(id, stash);
     // a rollback comes within the same apply: older stashes belong to applies that ended
@@ -261,7 +276,6 @@ const wireguardPlugin: StatePlugin<WireguardSection | WireguardState, WireguardC
   async apply(diff: SectionDiff, desired, ctx: PluginContext): Promise<{ changed: number }> {
     const { keyDirs, tools } = settings(ctx, true);
     const touched = new Set(diff.resources.filter((r) => r.action !== 'noop').map((r) => ifaceOf(r.id)));
-    const devices = await readDevices(tools);
     let changed = 0;
     for (const w of wantedInterfaces(desired as WireguardSection, keyDirs)) {
       if (!touched.has(w.name)) continue;
@@ -276,11 +290,11 @@ const wireguardPlugin: StatePlugin<WireguardSection | WireguardState, WireguardC
       }
       const config = deviceConfig(w, keyDirs, privateKey);
       try {
-        let have = devices.get(w.name);
+        let have = await readLink(tools, w.name);
         if (have === undefined) {
           const how = await createInterface(tools, w.name);
           ctx.progress(`${w.name} created (${how})`);
-          have = { listen_port: 0, address: [], peers: [] };
+          have = { address: [], up: false };
         }
         await syncConfig(tools, w.name, config);
         await syncLink(tools, w.name, have, {

@@ -106,9 +106,11 @@ class Node {
 }
 
 let parent: string;
-let nodes: Node[] = [];
+const nodes: Node[] = [];
 let keys: string[] = [];
 let docs: string;
+/** Preshared keys the tests wrote (base64), which must appear nowhere either. */
+const pskForms: string[] = [];
 
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -352,6 +354,9 @@ describe('wireguard mesh on three nodes (wireguard-go, each node its own develop
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/rolled back/);
     expect(r.stderr).toMatch(/interface wg0/);
+    // the progress lines show wg1 was made and its peers set before wg0 failed
+    expect(r.stderr).toMatch(/wg1 created \(wireguard-go\)/);
+    expect(r.stderr).toMatch(/wg1: 3 change\(s\) applied/);
     // wg1 was created with its peers, then removed by the rollback; wg0 is as it was
     expect(a.wg('show', 'interfaces').trim()).toBe('wg0');
     expect(a.peers().sort()).toEqual(peersBefore);
@@ -397,6 +402,54 @@ describe('wireguard mesh on three nodes (wireguard-go, each node its own develop
     for (const n of [a, b]) expect(n.cli(['plan', file]).code).toBe(0);
   });
 
+  it('a preshared key from its file: on the device, shown only as redacted, a new key in the file is a change', () => {
+    const a = nodes[0] as Node;
+    const pskFile = join(a.keyDir, 'wg2.psk');
+    const writePsk = (): string => {
+      const psk = spawnSync('wg', ['genpsk'], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(pskFile, `${psk}\n`, { mode: 0o600 });
+      return psk;
+    };
+    const first = writePsk();
+    pskForms.push(first);
+    const doc = writeDoc(
+      'psk.json',
+      JSON.stringify({
+        version: 1,
+        plugins: {
+          wireguard: {
+            interfaces: {
+              wg2: {
+                private_key_file: 'wg1.key',
+                listen_port: 51900,
+                mtu: 1380,
+                peers: [
+                  { public_key: keys[1], preshared_key_file: 'wg2.psk', allowed_ips: ['10.10.0.2/32'] },
+                ],
+              },
+            },
+          },
+        },
+      }),
+    );
+    applyOk(a, doc);
+    expect(a.wg('show', 'wg2', 'preshared-keys').trim()).toBe(`${keys[1]}\t${first}`);
+    expect(a.wg('show', 'wg2', 'listen-port').trim()).toBe('51900');
+    expect(a.exec(['ip', '-j', 'link', 'show', 'dev', 'wg2']).stdout).toContain('"mtu":1380');
+    const q = JSON.parse(a.cli(['query', 'wireguard', '--json']).stdout) as {
+      plugins: { state: { interfaces: Record<string, { peers: { preshared_key?: string }[] }> } }[];
+    };
+    expect(q.plugins[0]?.state.interfaces['wg2']?.peers[0]?.preshared_key).toBe('«redacted»');
+    expect(a.cli(['plan', doc]).code).toBe(0);
+    const second = writePsk();
+    pskForms.push(second);
+    const plan = a.cli(['plan', '--json', doc]);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain('/plugins/wireguard/interfaces/wg2/peers/0/preshared_key');
+    applyOk(a, doc);
+    expect(a.wg('show', 'wg2', 'preshared-keys').trim()).toBe(`${keys[1]}\t${second}`);
+  });
+
   it("the private key's base64 and hex appear nowhere: data directory, plan --json, audit list --json, core log", () => {
     for (const n of nodes.slice(0, 2)) secretsNowhere(n, join(docs, 'mesh-ab-rotated.json'));
   });
@@ -405,6 +458,8 @@ describe('wireguard mesh on three nodes (wireguard-go, each node its own develop
 function secretsNowhere(n: Node, doc: string): void {
   const key = Buffer.from(readFileSync(join(n.keyDir, 'wg0.key'), 'utf8').trim(), 'base64');
   const forms = [key.toString('base64'), key.toString('hex')];
+  for (const psk of n === nodes[0] ? pskForms : [])
+    forms.push(psk, Buffer.from(psk, 'base64').toString('hex'));
   // the device really holds it (so the check below is not vacuous)
   expect(n.wg('show', 'wg0', 'private-key').trim()).toBe(forms[0]);
   const texts: [string, string][] = [

@@ -11,14 +11,14 @@ import { netnsName, pidsInNetns } from './netns.js';
 // /var/run/wireguard in its own mount namespace. Stopping the host stops those wireguard-go
 // processes by PID: the ones in this host's network namespace.
 
-/** The UAPI socket directory (`<interface>.sock`), what `wg` sees as /var/run/wireguard. */
-export const wgRunDir = (p: HostPaths): string => join(p.dir, 'wireguard');
+/** The UAPI socket directory (`<interface>.sock`), what `wg` sees as /var/run/wireguard (its parent is bound on /run). */
+export const wgRunDir = (p: HostPaths): string => join(p.dir, 'run', 'wireguard');
 /** The key directory the host's core accepts (root-owned, 0700): kept across down and up. */
 export const wgKeyDir = (p: HostPaths): string => join(p.dir, 'keys');
 
 export const wireguard: HostComponent = {
   name: 'wireguard',
-  files: ['wireguard'],
+  files: ['run'],
   keeps: ['keys'],
 
   env: (paths) => ({ OP_DBUS_WG_RUNDIR: wgRunDir(paths), OP_DBUS_KEY_DIR: wgKeyDir(paths) }),
@@ -41,7 +41,7 @@ export const wireguard: HostComponent = {
   async stop(paths) {
     for (const pid of wireguardGoPids(paths)) await stopProcess(pid, 'wireguard-go', { group: false });
     // sockets of a wireguard-go that was killed stay behind
-    rmSync(wgRunDir(paths), { recursive: true, force: true });
+    rmSync(join(paths.dir, 'run'), { recursive: true, force: true });
   },
 
   status(ctx) {
