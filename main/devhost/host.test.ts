@@ -207,7 +207,7 @@ setInterval(() => {}, 1 << 30);
   it('lists each component in `sandbox status` with the PID the bus and /proc know it by', async () => {
     await busctl('get-property', ...HOSTNAME1, 'Hostname'); // hostnamed runs now, so it has a PID
     const { code, byName } = statusByCli(dir);
-    expect([...byName.keys()]).toEqual(['bus', 'polkitd', 'hostnamed', 'netns', 'core']);
+    expect([...byName.keys()]).toEqual(['bus', 'polkitd', 'hostnamed', 'netns', 'wireguard', 'core']);
     for (const c of byName.values()) expect(c, c.name).toMatchObject({ healthy: true });
     expect(code).toBe(0);
 
@@ -441,10 +441,10 @@ setInterval(() => {}, 1 << 30);
 
     for (const pid of [pids.core as number, pids.bus, ...pids.hostnamed]) expect(alive(pid)).toBe(false);
     expect(overlayPids(dir)).toEqual([]);
-    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data']);
+    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys']);
     expect(existsSync(`/run/netns/${ns}`)).toBe(false);
     await expect(sandboxDown(dir)).resolves.toBeUndefined();
-    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data']);
+    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys']);
     expect(() => sandboxEnv(dir)).toThrow(OpError);
     expect(() => sandboxEnv(dir)).toThrow(`no running sandbox at ${dir}`);
     const after = statusByCli(dir);
@@ -454,6 +454,7 @@ setInterval(() => {}, 1 << 30);
       ['polkitd', null, false],
       ['hostnamed', null, false],
       ['netns', null, false],
+      ['wireguard', null, false],
       ['core', null, false],
     ]);
   }, 60_000);

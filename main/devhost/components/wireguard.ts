@@ -46,11 +46,11 @@ export const wireguard: HostComponent = {
 
   status(ctx) {
     const pids = wireguardGoPids(ctx.paths);
-    let sockets: string[] = [];
+    let sockets: string[];
     try {
       sockets = readdirSync(wgRunDir(ctx.paths)).filter((f) => f.endsWith('.sock'));
     } catch {
-      // not started
+      return Promise.resolve({ pid: null, healthy: false, detail: `${wgRunDir(ctx.paths)} is missing` });
     }
     return Promise.resolve({
       pid: pids[0] ?? null,
