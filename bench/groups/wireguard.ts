@@ -84,7 +84,8 @@ export const wireguardGroup: BenchGroup = {
   description:
     'The wireguard plugin (wireguard-go in a development host): plan for one node of a 250-node mesh, ' +
     'apply replacing its 249 peers against `wg syncconf` of the same configuration, plan at 10/100/1,000 nodes.',
-  baseline: 'wg-syncconf-250',
+  baseline: 'wg-syncconf@250',
+  long: 'each round applies 249 peers twice on wireguard-go (about 1 s a round): minutes at the default 200 rounds',
   start: startWireguardGroup,
 };
 
@@ -149,7 +150,7 @@ async function startWireguardGroup(): Promise<StartedGroup> {
 
     const cases: BenchCase[] = [
       {
-        name: 'wg-syncconf-250',
+        name: 'wg-syncconf@250',
         run: async () => {
           const next = 1 - holds;
           await wgSyncconf(confs[next] ?? '');
@@ -157,7 +158,7 @@ async function startWireguardGroup(): Promise<StartedGroup> {
         },
       },
       {
-        name: 'apply-250',
+        name: 'apply@250',
         run: async () => {
           const next = 1 - holds;
           const plan = await planOf(docs[next] ?? '', true);
@@ -167,10 +168,10 @@ async function startWireguardGroup(): Promise<StartedGroup> {
           holds = next;
         },
       },
-      { name: 'plan-250-nochange', run: async () => void (await planOf(docs[holds] ?? '', false)) },
-      { name: 'plan-250-change', run: async () => void (await planOf(docs[1 - holds] ?? '', true)) },
+      { name: 'plan-nochange@250', run: async () => void (await planOf(docs[holds] ?? '', false)) },
+      { name: 'plan@250', run: async () => void (await planOf(docs[1 - holds] ?? '', true)) },
       ...[...scale].map(([n, doc]) => ({
-        name: `plan-${n}`,
+        name: `plan@${n}`,
         run: async () => void (await planOf(doc, true)),
       })),
     ];
@@ -200,7 +201,7 @@ async function startWireguardGroup(): Promise<StartedGroup> {
     return {
       cases,
       notes: [
-        'wg-syncconf-250 runs `nsenter --net` + the same mount-namespace wrapper the plugin uses for wg; apply-250 is Plan + Approve + Apply over D-Bus, as a client waits for it',
+        'wg-syncconf@250 runs `nsenter --net` + the same mount-namespace wrapper the plugin uses for wg; apply@250 is Plan + Approve + Apply over D-Bus, as a client waits for it',
       ],
       notesAfter,
       stop,
