@@ -63,6 +63,13 @@ describe('wireguard section', () => {
     expect(() =>
       wantedInterfaces(WireguardSection.parse({ mesh: { wg0: { self: 'b', nodes: twice } } }), [dir]),
     ).toThrow(/nodes\/1: node b2 repeats/);
+    const peer = { public_key: own };
+    expect(() =>
+      wantedInterfaces(
+        WireguardSection.parse({ interfaces: { wg0: { private_key_file: 'wg0.key', peers: [peer, peer] } } }),
+        [dir],
+      ),
+    ).toThrow(/interfaces\/wg0\/peers\/1: the public key of peer 0 again/);
   });
 
   it('allowed IPs are kept as WireGuard keeps them; keys must be canonical base64 of 32 bytes', () => {

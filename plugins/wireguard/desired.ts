@@ -131,6 +131,12 @@ export function wantedInterfaces(section: WireguardSection, keyDirs: readonly st
   const out: WantedInterface[] = [];
   for (const [name, i] of Object.entries(section.interfaces ?? {})) {
     const at = pointer('plugins', 'wireguard', 'interfaces', name);
+    const seen = new Map<string, number>();
+    (i.peers ?? []).forEach((p, n) => {
+      const dup = seen.get(p.public_key);
+      if (dup !== undefined) throw new DesiredError(`${at}/peers/${n}: the public key of peer ${dup} again`);
+      seen.set(p.public_key, n);
+    });
     out.push({
       name,
       at,

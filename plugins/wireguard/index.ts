@@ -135,12 +135,13 @@ function interfaceChanges(
 ): Change[] {
   const out: Change[] = [];
   if (have?.public_key !== publicKey) out.push({ path: w.keyAt, before: have?.public_key, after: publicKey });
-  const addrAt = w.self !== undefined ? `${w.keyAt.replace(/\/public_key$/, '')}/address` : `${w.at}/address`;
+  // a mesh node's own address and port are fields of its node
+  const own = w.self !== undefined ? w.keyAt.replace(/\/public_key$/, '') : w.at;
   if (w.listen_port !== undefined && have?.listen_port !== w.listen_port) {
-    out.push({ path: `${w.at}/listen_port`, before: have?.listen_port, after: w.listen_port });
+    out.push({ path: `${own}/listen_port`, before: have?.listen_port, after: w.listen_port });
   }
   if (w.address !== undefined && !sameJson(have?.address ?? [], w.address)) {
-    out.push({ path: addrAt, before: have?.address, after: w.address });
+    out.push({ path: `${own}/address`, before: have?.address, after: w.address });
   }
   if (w.mtu !== undefined && have?.mtu !== w.mtu)
     out.push({ path: `${w.at}/mtu`, before: have?.mtu, after: w.mtu });
