@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordOfSamples, writeRecord } from '../bench/harness.js';
+import { rewriteAuditHistory } from '../test/support/audit-rewrite.js';
 import { ROOT, TestSandbox, writeDocument } from '../test/support/sandbox.js';
 import {
   launchChromium,
@@ -314,5 +315,36 @@ describe('the console shell in Chromium', () => {
     await screenshot(page, 'shell-07-graph-to-editor');
     expect(await page.locator('.monaco-editor .selected-text').count()).toBeGreaterThan(0);
     expect(selected === '' || selected.includes('201')).toBe(true);
+  }, 120_000);
+
+  it("verifies an entry's inclusion against the witnessed checkpoint, and refuses once history was rewritten", async () => {
+    await page.getByTestId('tab-audit').click();
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    const row = page.locator('[data-testid="audit-row"][data-seq="2"]');
+    await row.waitFor();
+    await row.getByTestId('verify-inclusion').click();
+    const ok = row.getByTestId('inclusion-result');
+    await ok.waitFor();
+    expect(await ok.getAttribute('data-verified')).toBe('true');
+    expect(await ok.textContent()).toMatch(/in the witnessed log of \d+ entries/);
+    await screenshot(page, 'shell-08-inclusion-verified');
+
+    // root on the host rewrites entry 2 and re-chains the log: the core's own proof now fits its new
+    // tree, but not the root the witness kept
+    rewriteAuditHistory(sb.dataDir, 2, { dropCheckpoints: true });
+    await sb.restartCore({ OP_DBUS_METRICS_INTERVAL_MS: String(METRICS_MS) });
+    await page.reload();
+    await page
+      .getByTestId('connection')
+      .getByText(/Connected/)
+      .waitFor();
+    await page.getByTestId('tab-audit').click();
+    const again = page.locator('[data-testid="audit-row"][data-seq="2"]');
+    await again.getByTestId('verify-inclusion').click();
+    const bad = again.getByTestId('inclusion-result');
+    await bad.waitFor();
+    expect(await bad.getAttribute('data-verified')).toBe('false');
+    expect(await bad.textContent()).toMatch(/tampering|does not verify/);
+    await screenshot(page, 'shell-09-inclusion-refused');
   }, 120_000);
 });

@@ -22,7 +22,10 @@ const FIRST: WitnessReport = {
   endpoint: 'unix:path=/run/x',
   checkpoint: { size: 3, root: 'cm9vdA==', seenAt: '2026-01-01T00:00:00Z' },
 };
-const local: LocalAnswers = { witness: () => Promise.resolve(FIRST) };
+const local: LocalAnswers = {
+  witness: () => Promise.resolve(FIRST),
+  verifyInclusion: (seq) => Promise.resolve({ seq, verified: false, reason: 'not in this test' }),
+};
 
 describe('relayCall', () => {
   it('forwards a valid call and returns its result as a value', async () => {
@@ -93,7 +96,7 @@ describe('relayCall', () => {
     expect(await relayCall(core.link, 'Witness', { forget: true }, local)).toMatchObject({
       error: { code: 'InvalidArgument' },
     });
-    const failing: LocalAnswers = { witness: () => Promise.reject(new Error('state dir gone')) };
+    const failing: LocalAnswers = { ...local, witness: () => Promise.reject(new Error('state dir gone')) };
     expect(await relayCall(core.link, 'Witness', {}, failing)).toEqual({
       error: { code: 'Internal', message: 'state dir gone' },
     });

@@ -8,6 +8,7 @@ import {
   type ResponseOf,
   type SignalName,
   type SignalPayload,
+  type InclusionReport,
   type WitnessReport,
 } from '../main/common/contract/index.js';
 
@@ -20,6 +21,7 @@ export interface CoreLink {
 /** What the shell answers itself (the relay-local methods of the contract); never sent to the core. */
 export interface LocalAnswers {
   witness: () => Promise<WitnessReport>;
+  verifyInclusion: (seq: number) => Promise<InclusionReport>;
 }
 
 export type RelayAnswer = { result: unknown } | { error: ErrorPayload };
@@ -38,6 +40,9 @@ export async function relayCall(
   const own = checkLocalCall(method, request);
   if (own !== undefined) {
     if ('error' in own) return { error: own.error };
+    if (own.method === 'VerifyInclusion') {
+      return answer(() => local.verifyInclusion((own.request as { seq: number }).seq));
+    }
     return answer(() => local.witness());
   }
   const checked = checkCall(method, request);

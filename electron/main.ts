@@ -14,6 +14,7 @@ import {
 // The shell's main process is a Node process and a D-Bus client of the core, as the CLI and `serve`
 // are; only its renderer and preload must be limited to the contract (see the closing note of issue 3).
 import { ManagerClient } from '../main/client/dbus/manager-client.js';
+import { verifyEntryInclusion } from '../main/client/witness/inclusion.js';
 import { witnessReporter } from '../main/client/witness/witness.js';
 import { Signals, type SignalName } from '../main/common/contract/index.js';
 import { relayCall, type RelayAnswer } from './core-relay.js';
@@ -108,7 +109,10 @@ function relayIpc(): void {
       );
       if (!trusted)
         return { error: { code: 'NotAuthorized', message: 'this IPC sender is not the console window' } };
-      return relayCall(core, method, request, { witness });
+      return relayCall(core, method, request, {
+        witness,
+        verifyInclusion: async (seq) => verifyEntryInclusion(await core(), witness, seq),
+      });
     },
   );
 }

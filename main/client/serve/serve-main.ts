@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { describeError, OpError } from '../../common/contract/index.js';
 import { printable } from '../../common/text/printable.js';
 import { ManagerClient } from '../dbus/manager-client.js';
+import { verifyEntryInclusion } from '../witness/inclusion.js';
 import { witnessReporter } from '../witness/witness.js';
 import { startConsoleServer } from './server.js';
 
@@ -40,11 +41,13 @@ async function serve(o: { port: number; rendererDir?: string }): Promise<void> {
     });
   }
   const core = await ManagerClient.connect();
+  const witness = witnessReporter(() => Promise.resolve(core));
   const server = await startConsoleServer({
     port: o.port,
     rendererDir,
     core,
-    witness: witnessReporter(() => Promise.resolve(core)),
+    witness,
+    verifyInclusion: (seq) => verifyEntryInclusion(core, witness, seq),
     // lines name what a client sent (a path, a Host): no character of it may act on the admin's terminal
     log: (line) => process.stderr.write(`${printable(line, 'line')}\n`),
   });

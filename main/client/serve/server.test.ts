@@ -86,6 +86,7 @@ function start(sessionLimits?: { idleMs: number; maxAgeMs: number }): Promise<Co
       witnessRuns++;
       return Promise.resolve(WITNESS);
     },
+    verifyInclusion: (seq) => Promise.resolve({ seq, verified: false, reason: 'not in this test' }),
     log: (l) => refusals.push(l),
     ...(sessionLimits !== undefined ? { sessionLimits } : {}),
   });

@@ -19,6 +19,7 @@ import {
   type ResponseOf,
   type SignalName,
   type SignalPayload,
+  type InclusionReport,
   type WitnessReport,
 } from '../../common/contract/index.js';
 import { checkHost, checkUpgrade, offeredSecret } from './request-guard.js';
@@ -59,6 +60,8 @@ export interface ConsoleServerOptions {
    * time the console asks (relay-local method `Witness`, never forwarded to the core).
    */
   witness: () => Promise<WitnessReport>;
+  /** Checks an entry's inclusion proof against the last witnessed checkpoint (witness/inclusion.ts). */
+  verifyInclusion: (seq: number) => Promise<InclusionReport>;
   /** One line per refused request, so an admin sees probes, and per session opened, used and ended. */
   log?: (line: string) => void;
   /** How long a console session lives (default DEFAULT_SESSION_LIMITS). */
@@ -271,6 +274,8 @@ async function answerLocally(opts: ConsoleServerOptions, call: RelayLocalCall): 
     switch (call.method) {
       case 'Witness':
         return { id: call.id, result: await opts.witness() };
+      case 'VerifyInclusion':
+        return { id: call.id, result: await opts.verifyInclusion((call.request as { seq: number }).seq) };
     }
   } catch (e) {
     return { id: call.id, error: errorPayloadOf(e) };

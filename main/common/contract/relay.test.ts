@@ -81,7 +81,7 @@ describe('parseRelayPush', () => {
 describe('relay-local methods', () => {
   it('answers Witness locally, never as a call for the core, and checks its request', () => {
     expect(parseRelayMessage(JSON.stringify({ id: 5, method: 'Witness', request: {} }))).toEqual({
-      local: { id: 5, method: 'Witness' },
+      local: { id: 5, method: 'Witness', request: {} },
     });
     expect(
       parseRelayMessage(JSON.stringify({ id: 6, method: 'Witness', request: { forget: true } })),

@@ -65,9 +65,30 @@ export const SESSION_FRAGMENT_KEY = 'session';
 /** The close code of a console WebSocket whose session ended (idle too long, or too old); the reason says which. */
 export const SESSION_ENDED_CLOSE_CODE = 4001;
 
+/**
+ * Whether an audit entry is in the log the witness vouches for: the core's inclusion proof for it,
+ * checked by the relay (the user's process) against the last checkpoint the witness accepted, not
+ * against anything the core says now.
+ */
+export const InclusionReport = z.object({
+  seq: z.number().int(),
+  verified: z.boolean(),
+  /** The witnessed checkpoint's tree size and root (base64) the proof was checked against. */
+  size: z.number().int().optional(),
+  root: z.string().optional(),
+  seenAt: z.string().optional(),
+  /** Why it is not verified, for a person. */
+  reason: z.string().optional(),
+});
+export type InclusionReport = z.infer<typeof InclusionReport>;
+
 /** The methods the relay answers itself; none of them reaches the core. */
 export const RelayLocal = {
   Witness: { request: z.object({}).strict(), response: WitnessReport },
+  VerifyInclusion: {
+    request: z.object({ seq: z.number().int().nonnegative() }).strict(),
+    response: InclusionReport,
+  },
 } as const;
 export type RelayLocalMethod = keyof typeof RelayLocal;
 
@@ -82,6 +103,8 @@ export interface RelayCall {
 export interface RelayLocalCall {
   id: number;
   method: RelayLocalMethod;
+  /** Validated against RelayLocal[method].request. */
+  request: unknown;
 }
 
 /** The payload of a signal, as its schema in `Signals` outputs it. */
@@ -116,7 +139,9 @@ export function parseRelayMessage(
   const { id, method, request } = envelope.data;
   const local = checkLocalCall(method, request);
   if (local !== undefined) {
-    return 'error' in local ? { reply: { id, error: local.error } } : { local: { id, method: local.method } };
+    return 'error' in local
+      ? { reply: { id, error: local.error } }
+      : { local: { id, method: local.method, request: local.request } };
   }
   const checked = checkCall(method, request);
   if ('error' in checked) return { reply: { id, error: checked.error } };
@@ -130,12 +155,12 @@ export function parseRelayMessage(
 export function checkLocalCall(
   method: unknown,
   request: unknown,
-): { method: RelayLocalMethod } | { error: ErrorPayload } | undefined {
+): { method: RelayLocalMethod; request: unknown } | { error: ErrorPayload } | undefined {
   if (typeof method !== 'string' || !Object.hasOwn(RelayLocal, method)) return undefined;
   const name = method as RelayLocalMethod;
   const parsed = RelayLocal[name].request.safeParse(request);
   if (!parsed.success) return { error: invalid(`${name}: ${firstIssue(parsed.error)}`, parsed.error) };
-  return { method: name };
+  return { method: name, request: parsed.data };
 }
 
 /** Validates a method name and its request against the contract; used by every relay. */

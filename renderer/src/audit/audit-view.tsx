@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { InclusionCheck } from './inclusion-check.js';
 import { AuditKind, type AuditListRequest } from '../../../main/common/contract/index.js';
 import { useAuditList, useAuditVerify, useWitness } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
@@ -68,6 +69,7 @@ export function AuditView() {
               <th>Actor</th>
               <th>Plugin</th>
               <th>Summary</th>
+              <th>Proof</th>
             </tr>
           </thead>
           <tbody>
@@ -85,6 +87,9 @@ export function AuditView() {
                 <td>{e.plugin ?? '—'}</td>
                 <td className="summary">
                   <Summary text={e.summary} highlight={planHash} />
+                </td>
+                <td className="proof">
+                  <InclusionCheck seq={e.seq} />
                 </td>
               </tr>
             ))}

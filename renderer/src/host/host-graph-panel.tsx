@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useCore } from '../core/core-context.js';
 import { ErrorNotice } from '../shell/error-notice.js';
 import { useConsoleStore } from '../state/console-store.js';
@@ -10,7 +10,7 @@ const H = 46;
 
 /**
  * The host as a picture: containers on their bridges, ports, policies, the WireGuard mesh, from
- * the plugins' current state (re-read every 15 s), with the current plan's changes marked. A node is
+ * the plugins' current state (read again on focus and after each apply), with the current plan's changes marked. A node is
  * a button: it opens its resource in the editor or the plan.
  */
 export function HostGraphPanel() {
@@ -18,9 +18,15 @@ export function HostGraphPanel() {
   const state = useQuery({
     queryKey: ['host-graph-state'],
     queryFn: () => core.call('Query', {}),
-    refetchInterval: 15_000,
+    // every Query is an audit entry: read again when the window regains focus or an apply ended, not on a timer
+    refetchInterval: false,
   });
   const plan = useConsoleStore((s) => s.plan);
+  const applied = useConsoleStore((s) => s.applyResult);
+  const refetch = state.refetch;
+  useEffect(() => {
+    if (applied !== undefined) void refetch();
+  }, [applied, refetch]);
   const focusResource = useConsoleStore((s) => s.focusResource);
   const graph = useMemo(() => hostGraph(state.data, plan), [state.data, plan]);
   const [picked, setPicked] = useState<GraphNode | undefined>(undefined);
