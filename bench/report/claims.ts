@@ -48,9 +48,10 @@ export const CLAIMS: Claim[] = [
     method:
       'Text in → vector out, in one run: computing the embedding with the default pretrained encoder (USE-lite) against a hit in the in-memory tier and in the persistent tier (SQLite index + one vector file).',
     evaluate(v) {
-      const compute = v.median('embed', 'compute-use-lite');
-      const memory = v.median('embed', 'hit-memory');
-      const disk = v.median('embed', 'hit-persistent');
+      // a case times one call: a batch of one text, or 1,000 cache hits
+      const compute = v.median('embed', 'use-lite-batch-1');
+      const memory = v.median('embed', 'cache-hit-memory') / 1000;
+      const disk = v.median('embed', 'cache-hit-persistent') / 1000;
       const rMem = compute / memory;
       const rDisk = compute / disk;
       return {
@@ -248,8 +249,10 @@ export const CLAIMS: Claim[] = [
       const one = v.median('embed', 'use-lite-batch-1');
       const big = v.median('embed', 'use-lite-batch-32') / 32;
       const r = one / big;
+      const onnx1 = v.median('embed', 'onnx-tiny-batch-1');
+      const onnx128 = v.median('embed', 'onnx-tiny-batch-128') / 128;
       return {
-        numbers: `USE-lite per text: batch 1 ${duration(one)}, batch 32 ${duration(big)} (${sig(r)}×)`,
+        numbers: `USE-lite per text: batch 1 ${duration(one)}, batch 32 ${duration(big)} (${sig(r)}×); ONNX (tiny BERT-shaped graph) per text: batch 1 ${duration(onnx1)}, batch 128 ${duration(onnx128)} (${sig(onnx1 / onnx128)}×)`,
         verdict: r >= 2 ? 'real' : r >= 1.1 ? 'small' : 'none',
         why: `Batching amortises the per-call overhead: ${sig(r)}× per text at batch 32.`,
       };
@@ -325,10 +328,12 @@ export const CLAIMS: Claim[] = [
       const snap = v.median('bundles', 'install-snapshot');
       const copy = v.median('bundles', 'install-directory');
       const r = snap / copy;
+      const sw = v.median('bundles', 'switch-symlink');
+      const mv = v.median('bundles', 'dir-rename');
       return {
-        numbers: `install as snapshot ${duration(snap)}, as directory ${duration(copy)} (${sig(r)}×)`,
+        numbers: `install of 100 files / 5 MB as a read-only snapshot ${duration(snap)}, as a plain directory copy ${duration(copy)} (${sig(r)}×); switch by symlink rename ${duration(sw)}, directory rename ${duration(mv)}`,
         verdict: r <= 0.5 ? 'real' : r <= 0.9 ? 'small' : 'none',
-        why: `Against a plain copy the snapshot takes ${sig(r)}× the time.`,
+        why: `The install is dominated by verifying and writing the bundle's files, which a snapshot does not avoid: ${sig(r)}× a plain copy. Both switches are one rename(2), well under a millisecond apart. Verdict on "clever or over-engineered": the read-only snapshot buys immutability of an installed version (and cheap rollback), not speed; "instant install" is not what it measures here.`,
       };
     },
     elsewhere: 'Copy cost grows with bundle size on any disk; subvolume creation is constant.',
