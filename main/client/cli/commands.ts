@@ -4,6 +4,7 @@ import { OpError, type Plan } from '../../common/contract/index.js';
 import { printable, printableJson } from '../../common/text/printable.js';
 import { readTopology, topologyJson, topologyText, type Topology } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
+import { modelCommand } from './model-commands.js';
 import { readDocument } from './document-file.js';
 import { lxcCommand } from './lxc-commands.js';
 import { EXIT, print, withClient, writeText, type JsonFlag } from './io.js';
@@ -246,6 +247,7 @@ export function clientCommands(program: Command): void {
   program.addCommand(auditCommand());
   program.addCommand(lxcCommand());
   program.addCommand(wireguardCommand());
+  program.addCommand(modelCommand());
   program.command('serve', 'serve the console on 127.0.0.1', {
     executableFile: './client/serve/serve-main.js',
   });

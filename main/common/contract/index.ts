@@ -4,6 +4,7 @@
  */
 export * from './errors.js';
 export * from './payloads.js';
+export * from './models.js';
 export * from './manager1.js';
 export * from './relay.js';
 export * from './csp.js';

@@ -45,13 +45,22 @@ import {
   SubscribeRequest,
   SubscribeResponse,
 } from './payloads.js';
+import {
+  ModelInfoRequest,
+  ModelInfoResponse,
+  ModelsRequest,
+  ModelsResponse,
+  ModelUseRequest,
+  ModelUseResponse,
+} from './models.js';
 
 export const BUS_NAME = 'org.opdbus.Manager1';
 export const OBJECT_PATH = '/org/opdbus/Manager1';
 export const INTERFACE_NAME = 'org.opdbus.Manager1';
 
 /** The polkit action suffixes; the full id is `org.opdbus.<action>`. */
-export type Action = 'read' | 'plan' | 'apply' | 'rollback' | 'manage-plugins' | 'audit-admin';
+export type Action =
+  'read' | 'plan' | 'apply' | 'rollback' | 'manage-plugins' | 'audit-admin' | 'manage-models';
 
 interface MethodSpec<Req extends z.ZodType, Res extends z.ZodType> {
   request: Req;
@@ -93,6 +102,9 @@ export const Manager1 = {
   AuditConsistency: method(AuditConsistencyRequest, AuditConsistencyResponse, 'read'),
   AuditExport: method(AuditExportRequest, AuditExportResponse, 'read'),
   AuditPayload: method(AuditPayloadRequest, AuditPayloadResponse, 'read'),
+  Models: method(ModelsRequest, ModelsResponse, 'read'),
+  ModelUse: method(ModelUseRequest, ModelUseResponse, 'manage-models'),
+  ModelInfo: method(ModelInfoRequest, ModelInfoResponse, 'read'),
 } as const;
 
 export type MethodName = keyof typeof Manager1;

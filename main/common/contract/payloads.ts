@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EmbeddingStats } from './models.js';
 
 /** A JSON value as it travels inside payloads. */
 export const Json: z.ZodType<unknown> = z.unknown();
@@ -419,6 +420,8 @@ export const Stats = z.object({
       native_walk: z.boolean(),
     })
     .optional(),
+  /** The embedding model, cache tiers and embedder process (absent until the core has embedded). */
+  embedding: EmbeddingStats.optional(),
 });
 export type Stats = z.infer<typeof Stats>;
 

@@ -20,6 +20,7 @@ import { readTopology, topologyJson } from '../../common/topology/index.js';
 import { PluginStateSnapshots, prepareDataDir, type StorageLayout } from '../storage/index.js';
 import { startPrivateBus, type PrivateBus } from './private-bus.js';
 import { Manager1Service } from './service.js';
+import { EmbeddingService } from '../embed/embedding-service.js';
 
 export interface CoreOptions {
   dataDir: string;
@@ -84,6 +85,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
   // Asked each time: a writer thread that stops hands its work to the core's own thread.
   metricsSource.audit = () => opened.mechanics;
   log(`audit log: ${describeAuditMechanics(opened.mechanics)}`);
+  // the embedder process starts on first need: a core that never embeds never pays for it
+  const embedding = new EmbeddingService({ dir: join(o.dataDir, 'cache'), log });
+  metricsSource.embedding = () => embedding.stats();
   let bus: MessageBus | undefined;
   let privateBus: PrivateBus | undefined;
   let serviceBus: MessageBus | undefined;
@@ -165,6 +169,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         },
         Subscribe: (req, actor): Promise<unknown> => service.subscribe(actor.subject, req.signals),
         ...auditMethods(audit, checkpointer),
+        Models: () => embedding.list(),
+        ModelUse: (req) => embedding.use(req.model),
+        ModelInfo: () => embedding.info(),
       },
     });
     // recover before taking the name: clients reach the core only once the host is consistent
@@ -196,12 +203,14 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         sb?.disconnect();
         pb?.stop();
         connected.disconnect();
+        await embedding.close();
         checkpointer.stop();
         audit.close();
         lock.release();
       },
     };
   } catch (e) {
+    await embedding.close();
     serviceBus?.disconnect();
     privateBus?.stop();
     bus?.disconnect();

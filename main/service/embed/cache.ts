@@ -31,7 +31,7 @@ export interface TierStats {
   entries: number;
   bytes: number;
   /** Lookup latency (hits and misses), counts per LATENCY_BUCKETS_US bucket plus one overflow. */
-  latencyUs: { buckets: readonly number[]; counts: number[] };
+  latencyUs: { buckets: number[]; counts: number[] };
 }
 
 export interface CacheStats {
@@ -50,7 +50,7 @@ function tierStats(): TierStats {
     entries: 0,
     bytes: 0,
     latencyUs: {
-      buckets: LATENCY_BUCKETS_US,
+      buckets: [...LATENCY_BUCKETS_US],
       counts: new Array<number>(LATENCY_BUCKETS_US.length + 1).fill(0),
     },
   };

@@ -18,6 +18,8 @@ export interface MetricsSource {
   sysfsRoot?: string;
   /** Where the audit log's heavy work runs (AuditLog.mechanics); left out of the stats when absent. */
   audit?: () => NonNullable<Stats['audit']>;
+  /** The embedding model, cache tiers and embedder process; undefined until the core has embedded. */
+  embedding?: () => Stats['embedding'];
 }
 
 /** Chooses where the core runs from the topology and, when there is a choice, pins every thread there. */
@@ -62,6 +64,7 @@ export function collectStats(src: MetricsSource, placement: Placement): Stats {
     }),
     storage: src.storage,
     ...(src.audit !== undefined ? { audit: src.audit() } : {}),
+    ...(src.embedding?.() !== undefined ? { embedding: src.embedding() } : {}),
   };
 }
 
