@@ -88,6 +88,17 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
   // the embedder process starts on first need: a core that never embeds never pays for it
   const embedding = new EmbeddingService({ dir: join(o.dataDir, 'cache'), log });
   metricsSource.embedding = () => embedding.stats();
+  // what a model change re-embeds: every audit summary (written for people, secrets redacted)
+  embedding.addTextSource(function* () {
+    let beforeSeq: number | undefined;
+    for (;;) {
+      const page = opened.list({ limit: 500, ...(beforeSeq === undefined ? {} : { beforeSeq }) }).entries;
+      for (const entry of page) yield entry.summary;
+      const last = page.at(-1);
+      if (last === undefined || page.length < 500) return;
+      beforeSeq = last.seq;
+    }
+  });
   let bus: MessageBus | undefined;
   let privateBus: PrivateBus | undefined;
   let serviceBus: MessageBus | undefined;
