@@ -9,6 +9,8 @@ const require = createRequire(import.meta.url);
 /** The name `op-dbus model use` knows the default model by. */
 export const USE_LITE_NAME = 'use-lite';
 export const USE_LITE_DIMS = 512;
+/** Texts per graph run. */
+export const USE_LITE_BATCH = 128;
 
 interface UseLiteModel {
   embed(input: string[]): Promise<number[][]>;
@@ -52,8 +54,13 @@ export async function openUseLite(): Promise<Embedder> {
       if (texts.length === 0) return [];
       // USE-lite's tokenizer yields no token for an empty string, which its graph rejects.
       const inputs = texts.map((t) => (t.trim() === '' ? ' .' : t));
-      const rows = await model.embed(inputs);
-      return rows.map((row) => normalise(Float32Array.from(row)));
+      // one graph run per USE_LITE_BATCH texts: thousands at once overflow its WebAssembly memory
+      const out: Float32Array[] = [];
+      for (let i = 0; i < inputs.length; i += USE_LITE_BATCH) {
+        const rows = await model.embed(inputs.slice(i, i + USE_LITE_BATCH));
+        for (const row of rows) out.push(normalise(Float32Array.from(row)));
+      }
+      return out;
     },
     close() {
       closed = true;
