@@ -78,6 +78,14 @@ describe('USE-lite (the pretrained default) through the real model', () => {
     expect(failures).toEqual([]);
   });
 
+  it('embeds more texts than one graph run takes, in order', async () => {
+    const texts = Array.from({ length: 300 }, (_, i) => `peer ${i} changed its port`);
+    const got = await model.embed(texts);
+    expect(got).toHaveLength(300);
+    const [last] = await model.embed([texts[299] ?? '']);
+    expect(cosine(got[299] ?? new Float32Array(), last ?? new Float32Array())).toBeGreaterThan(0.9999);
+  });
+
   it('returns unit vectors of 512 dims, also for an empty text', async () => {
     const [v, empty] = await model.embed(['hello world', '']);
     expect(v?.length).toBe(512);
