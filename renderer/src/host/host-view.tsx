@@ -13,7 +13,7 @@ import {
 } from './host-format.js';
 import { HostGraphPanel } from './host-graph-panel.js';
 import { MetricsChart } from './metrics-chart.js';
-import { HOST_SERIES, MetricsHistory } from './metrics-history.js';
+import { EMBEDDING_SERIES, HOST_SERIES, MetricsHistory } from './metrics-history.js';
 import { TopologyPanel } from './topology-panel.js';
 
 /**
@@ -25,11 +25,16 @@ export function HostView() {
   const stats = useLiveStats();
   const s = stats.data;
   const history = useRef(new MetricsHistory(HOST_SERIES));
+  const embedding = useRef(new MetricsHistory(EMBEDDING_SERIES));
   const [version, setVersion] = useState(0);
   useEffect(() => {
-    if (s !== undefined && history.current.push(s)) setVersion((v) => v + 1);
+    if (s !== undefined && history.current.push(s)) {
+      embedding.current.push(s);
+      setVersion((v) => v + 1);
+    }
   }, [s]);
   const data = useCallback(() => history.current.data(), []);
+  const embeddingData = useCallback(() => embedding.current.data(), []);
   return (
     // focusable: the view scrolls, and a keyboard user must be able to scroll it (WCAG 2.1.1)
     <section className="view host-view" aria-label="Host" tabIndex={0}>
@@ -71,6 +76,30 @@ export function HostView() {
                   <MetricsChart key={m.key} series={m} index={i + 1} data={data} version={version} />
                 ))}
               </div>
+            </div>
+            <div className="panel host-charts" data-testid="embedding-charts">
+              <div className="panel-head">
+                Embedding cache and embedder{' '}
+                <span className="muted">
+                  ·{' '}
+                  {s.embedding === undefined
+                    ? 'nothing embedded yet: the charts start with the first audit entry the core embeds'
+                    : `${s.embedding.model.name}: ${s.embedding.model.label} (${s.embedding.model.dims} dimensions)`}
+                </span>
+              </div>
+              {s.embedding !== undefined && (
+                <div className="chart-grid">
+                  {EMBEDDING_SERIES.map((m, i) => (
+                    <MetricsChart
+                      key={m.key}
+                      series={m}
+                      index={i + 1}
+                      data={embeddingData}
+                      version={version}
+                    />
+                  ))}
+                </div>
+              )}
             </div>
             <MemoryPanel nodes={s.nodes} />
             <CorePanel core={s.core} storage={s.storage} audit={s.audit} />

@@ -35,6 +35,61 @@ export const HOST_SERIES: MetricSeries[] = [
   },
 ];
 
+type Tier = NonNullable<NonNullable<Stats['embedding']>['cache']>['memory'];
+
+/** A tier's hit rate in percent, or null before any lookup. */
+function hitRate(t: Tier | undefined): number | null {
+  if (t === undefined || t.hits + t.misses === 0) return null;
+  return (100 * t.hits) / (t.hits + t.misses);
+}
+
+/** The median of a latency histogram (the upper bound of the bucket that holds it), in µs. */
+export function histogramMedian(h: { buckets: number[]; counts: number[] } | undefined): number | null {
+  if (h === undefined) return null;
+  const total = h.counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    seen += h.counts[i] ?? 0;
+    if (seen * 2 >= total) return h.buckets[i] ?? h.buckets.at(-1) ?? null;
+  }
+  return null;
+}
+
+/** The embedding cache and embedder: charted once the core reports them (after its first embedding). */
+export const EMBEDDING_SERIES: MetricSeries[] = [
+  {
+    key: 'hit-memory',
+    label: 'cache hit rate, memory tier',
+    unit: '%',
+    read: (s) => hitRate(s.embedding?.cache?.memory),
+  },
+  {
+    key: 'hit-persistent',
+    label: 'cache hit rate, persistent tier',
+    unit: '%',
+    read: (s) => hitRate(s.embedding?.cache?.persistent),
+  },
+  {
+    key: 'latency-memory',
+    label: 'memory-tier hit latency (median)',
+    unit: 'µs',
+    read: (s) => histogramMedian(s.embedding?.cache?.memory.latencyUs),
+  },
+  {
+    key: 'latency-persistent',
+    label: 'persistent-tier hit latency (median)',
+    unit: 'µs',
+    read: (s) => histogramMedian(s.embedding?.cache?.persistent.latencyUs),
+  },
+  {
+    key: 'queue',
+    label: "embedder's queue",
+    unit: 'texts',
+    read: (s) => s.embedding?.process?.queuedTexts ?? null,
+  },
+];
+
 /** A bounded time series of Stats samples: the newest `capacity`, oldest first when read. */
 export class MetricsHistory {
   private readonly times: Float64Array;
