@@ -10,7 +10,15 @@ import {
 import { NetSection, type Interface } from './model.js';
 import { readOvs, withOvsdb } from './ovs-state.js';
 import { transactAndWait, type Operation } from './ovsdb.js';
-import { removal, reconcile, wantOfHost, wantsOf, type Host, type ResourcePlan, type Want } from './reconcile.js';
+import {
+  removal,
+  reconcile,
+  wantOfHost,
+  wantsOf,
+  type Host,
+  type ResourcePlan,
+  type Want,
+} from './reconcile.js';
 import { defaultRoute, ip, ipv4Addresses, links } from './rtnl.js';
 
 // The net plugin: OVS bridges, ports, internal interfaces and bonds through OVSDB (RFC 7047, our
@@ -79,7 +87,9 @@ function sectionOf(host: Host): NetSection {
       if (p === br.name) continue;
       const port = host.ovs?.ports.get(p);
       if (port === undefined) continue;
-      const internal = port.interfaces.length === 1 && host.ovs?.interfaces.get(port.interfaces[0] ?? '')?.type === 'internal';
+      const internal =
+        port.interfaces.length === 1 &&
+        host.ovs?.interfaces.get(port.interfaces[0] ?? '')?.type === 'internal';
       const type = port.interfaces.length > 1 ? 'ovs-bond' : internal ? 'ovs-internal' : 'ovs-port';
       interfaces.push({
         name: p,
@@ -99,7 +109,10 @@ function sectionOf(host: Host): NetSection {
     interfaces.push({
       name: l.name,
       type: 'linux-bridge',
-      ports: [...host.links.values()].filter((x) => x.master === l.name).map((x) => x.name).sort(),
+      ports: [...host.links.values()]
+        .filter((x) => x.master === l.name)
+        .map((x) => x.name)
+        .sort(),
       ipv4: ipv4Of(l.name),
     });
   }

@@ -43,8 +43,18 @@ const DB = 'Open_vSwitch';
 /** Reads bridges, ports, interfaces and controllers in one transaction (a consistent snapshot). */
 export async function readOvs(client: OvsdbClient): Promise<OvsSnapshot> {
   const selects: Operation[] = [
-    { op: 'select', table: 'Bridge', where: [], columns: ['_uuid', 'name', 'ports', 'datapath_type', 'controller', 'external_ids'] },
-    { op: 'select', table: 'Port', where: [], columns: ['_uuid', 'name', 'interfaces', 'tag', 'trunks', 'bond_mode', 'lacp'] },
+    {
+      op: 'select',
+      table: 'Bridge',
+      where: [],
+      columns: ['_uuid', 'name', 'ports', 'datapath_type', 'controller', 'external_ids'],
+    },
+    {
+      op: 'select',
+      table: 'Port',
+      where: [],
+      columns: ['_uuid', 'name', 'interfaces', 'tag', 'trunks', 'bond_mode', 'lacp'],
+    },
     { op: 'select', table: 'Interface', where: [], columns: ['_uuid', 'name', 'type', 'ofport', 'error'] },
     { op: 'select', table: 'Controller', where: [], columns: ['_uuid', 'target'] },
   ];

@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JsonStreamSplitter, OvsdbClient, OvsdbError, namedUuid, setOf, transactAndWait, waitCurCfg } from './ovsdb.js';
+import {
+  JsonStreamSplitter,
+  OvsdbClient,
+  OvsdbError,
+  namedUuid,
+  setOf,
+  transactAndWait,
+  waitCurCfg,
+} from './ovsdb.js';
 
 // The OVSDB client against a real ovsdb-server (Debian's, on the vswitch schema), with no
 // ovs-vswitchd: the test itself plays the switch's part of the cur_cfg handshake, from a second
@@ -24,9 +32,13 @@ beforeAll(async () => {
   socket = join(dir, 'db.sock');
   const db = join(dir, 'conf.db');
   spawnSync('ovsdb-tool', ['create', db, '/usr/share/openvswitch/vswitch.ovsschema']);
-  server = spawn('ovsdb-server', [db, `--remote=punix:${socket}`, `--unixctl=${join(dir, 'ctl')}`, '--no-chdir'], {
-    stdio: 'ignore',
-  });
+  server = spawn(
+    'ovsdb-server',
+    [db, `--remote=punix:${socket}`, `--unixctl=${join(dir, 'ctl')}`, '--no-chdir'],
+    {
+      stdio: 'ignore',
+    },
+  );
   const until = Date.now() + 10_000;
   while (!existsSync(socket)) {
     if (Date.now() > until) throw new Error('ovsdb-server did not start');
@@ -93,7 +105,12 @@ describe('the OVSDB client against ovsdb-server', () => {
         { op: 'insert', table: 'Interface', row: { name: 'tb0', type: 'internal' }, 'uuid-name': 'i' },
         { op: 'insert', table: 'Port', row: { name: 'tb0', interfaces: namedUuid('i') }, 'uuid-name': 'p' },
         { op: 'insert', table: 'Bridge', row: { name: 'tb0', ports: namedUuid('p') }, 'uuid-name': 'b' },
-        { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'insert', namedUuid('b')]] },
+        {
+          op: 'mutate',
+          table: 'Open_vSwitch',
+          where: [],
+          mutations: [['bridges', 'insert', namedUuid('b')]],
+        },
       ]);
       const dump = ovsdbClient('dump', `unix:${socket}`, 'Open_vSwitch', 'Bridge', 'name');
       expect(dump).toMatch(/tb0/);
@@ -102,7 +119,12 @@ describe('the OVSDB client against ovsdb-server', () => {
         { op: 'insert', table: 'Interface', row: { name: 'tb0x' }, 'uuid-name': 'i' },
         { op: 'insert', table: 'Port', row: { name: 'tb0x', interfaces: namedUuid('i') }, 'uuid-name': 'p' },
         { op: 'insert', table: 'Bridge', row: { name: 'tb0', ports: namedUuid('p') }, 'uuid-name': 'b' },
-        { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'insert', namedUuid('b')]] },
+        {
+          op: 'mutate',
+          table: 'Open_vSwitch',
+          where: [],
+          mutations: [['bridges', 'insert', namedUuid('b')]],
+        },
       ]);
       await expect(second).rejects.toThrow(/constraint violation/);
       expect(ovsdbClient('dump', `unix:${socket}`, 'Open_vSwitch', 'Interface', 'name')).not.toMatch(/tb0x/);
@@ -115,7 +137,15 @@ describe('the OVSDB client against ovsdb-server', () => {
     const c = await OvsdbClient.connect(socket);
     try {
       const r = c.transact('Open_vSwitch', [
-        { op: 'wait', table: 'Bridge', where: [['name', '==', 'tb0']], columns: ['name'], until: '==', rows: [], timeout: 0 },
+        {
+          op: 'wait',
+          table: 'Bridge',
+          where: [['name', '==', 'tb0']],
+          columns: ['name'],
+          until: '==',
+          rows: [],
+          timeout: 0,
+        },
         { op: 'insert', table: 'Interface', row: { name: 'never' } },
       ]);
       await expect(r).rejects.toMatchObject({ kind: 'timed out' });
@@ -130,22 +160,35 @@ describe('the OVSDB client against ovsdb-server', () => {
     const c = await OvsdbClient.connect(socket);
     try {
       const updates: Record<string, Record<string, unknown>>[] = [];
-      const initial = await c.monitor('Open_vSwitch', 'm1', { Bridge: { columns: ['name'] } }, (u) => updates.push(u));
+      const initial = await c.monitor('Open_vSwitch', 'm1', { Bridge: { columns: ['name'] } }, (u) =>
+        updates.push(u),
+      );
       expect(JSON.stringify(initial)).toMatch(/tb0/);
       ovsdbClient(
         'transact',
         `unix:${socket}`,
         JSON.stringify([
           'Open_vSwitch',
-          { op: 'update', table: 'Bridge', where: [['name', '==', 'tb0']], row: { external_ids: ['map', [['k', 'v']]] } },
+          {
+            op: 'update',
+            table: 'Bridge',
+            where: [['name', '==', 'tb0']],
+            row: { external_ids: ['map', [['k', 'v']]] },
+          },
           { op: 'insert', table: 'Interface', row: { name: 'tbm' }, 'uuid-name': 'i' },
           { op: 'insert', table: 'Port', row: { name: 'tbm', interfaces: namedUuid('i') }, 'uuid-name': 'p' },
           { op: 'insert', table: 'Bridge', row: { name: 'tb1', ports: namedUuid('p') }, 'uuid-name': 'b' },
-          { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'insert', namedUuid('b')]] },
+          {
+            op: 'mutate',
+            table: 'Open_vSwitch',
+            where: [],
+            mutations: [['bridges', 'insert', namedUuid('b')]],
+          },
         ]),
       );
       const until = Date.now() + 5_000;
-      while (!JSON.stringify(updates).includes('tb1') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      while (!JSON.stringify(updates).includes('tb1') && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
       expect(JSON.stringify(updates)).toMatch(/"new":\{"name":"tb1"\}/);
       await c.cancelMonitor('m1');
     } finally {
@@ -164,7 +207,9 @@ describe('the OVSDB client against ovsdb-server', () => {
       const next = ((before as { rows: { next_cfg: number }[] }).rows[0]?.next_cfg ?? 0) + 1;
       const started = Date.now();
       setTimeout(() => {
-        void sw.transact('Open_vSwitch', [{ op: 'update', table: 'Open_vSwitch', where: [], row: { cur_cfg: next } }]);
+        void sw.transact('Open_vSwitch', [
+          { op: 'update', table: 'Open_vSwitch', where: [], row: { cur_cfg: next } },
+        ]);
       }, 150);
       await transactAndWait(c, [], 5_000);
       expect(Date.now() - started).toBeGreaterThanOrEqual(140);

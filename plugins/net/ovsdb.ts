@@ -38,7 +38,8 @@ export class JsonStreamSplitter {
         this.depth++;
       } else if (c === 0x7d || c === 0x5d) {
         this.depth--;
-        if (this.depth < 0) throw new OvsdbError('protocol', `unbalanced "${String.fromCharCode(c)}" in the stream`);
+        if (this.depth < 0)
+          throw new OvsdbError('protocol', `unbalanced "${String.fromCharCode(c)}" in the stream`);
         if (this.depth === 0) out.push(this.buffer.slice(this.start, i + 1));
       } else if (this.depth === 0 && c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) {
         throw new OvsdbError('protocol', `unexpected "${String.fromCharCode(c)}" between messages`);
@@ -155,12 +156,20 @@ export class OvsdbClient {
     if (failed >= 0) {
       const r = result[failed] as { error: string; details?: string };
       const op = ops[failed];
-      const where = op === undefined ? 'the transaction' : `operation ${failed} (${op.op} ${String(op['table'] ?? '')})`;
-      throw new OvsdbError(r.error, `OVSDB: ${r.error} in ${where}${r.details ? `: ${r.details}` : ''}`, r.details);
+      const where =
+        op === undefined ? 'the transaction' : `operation ${failed} (${op.op} ${String(op['table'] ?? '')})`;
+      throw new OvsdbError(
+        r.error,
+        `OVSDB: ${r.error} in ${where}${r.details ? `: ${r.details}` : ''}`,
+        r.details,
+      );
     }
     if (result.length > ops.length) {
       const extra = result[ops.length] as { error?: string; details?: string } | null;
-      throw new OvsdbError(extra?.error ?? 'error', `OVSDB: ${extra?.error ?? 'error'}: ${extra?.details ?? ''}`);
+      throw new OvsdbError(
+        extra?.error ?? 'error',
+        `OVSDB: ${extra?.error ?? 'error'}: ${extra?.details ?? ''}`,
+      );
     }
     return result.map((r) => r ?? {});
   }
@@ -269,7 +278,8 @@ export async function transactAndWait(
   ]);
   const selected = all[all.length - 1] as { rows?: { next_cfg: number }[] };
   const next = selected.rows?.[0]?.next_cfg;
-  if (typeof next !== 'number') throw new OvsdbError('protocol', 'no Open_vSwitch row (is the database initialised?)');
+  if (typeof next !== 'number')
+    throw new OvsdbError('protocol', 'no Open_vSwitch row (is the database initialised?)');
   await waitCurCfg(client, next, timeoutMs);
   return all.slice(0, ops.length);
 }
@@ -301,7 +311,10 @@ export async function waitCurCfg(client: OvsdbClient, next: number, timeoutMs: n
     const cur = (r as { rows?: { cur_cfg: number }[] } | undefined)?.rows?.[0]?.cur_cfg;
     if (typeof cur === 'number' && cur >= next) return;
     if (Date.now() >= until) {
-      throw new OvsdbError('timed out', `ovs-vswitchd did not take up configuration ${next} within ${timeoutMs} ms (is it running?)`);
+      throw new OvsdbError(
+        'timed out',
+        `ovs-vswitchd did not take up configuration ${next} within ${timeoutMs} ms (is it running?)`,
+      );
     }
   }
 }

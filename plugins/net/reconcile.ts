@@ -53,7 +53,8 @@ export function wantsOf(section: NetSection): Want[] {
   const list = section.interfaces ?? [];
   const bridgeOfPort = new Map<string, string>();
   for (const i of list) {
-    if (i.type === 'ovs-bridge' || i.type === 'linux-bridge') for (const p of i.ports ?? []) bridgeOfPort.set(p, i.name);
+    if (i.type === 'ovs-bridge' || i.type === 'linux-bridge')
+      for (const p of i.ports ?? []) bridgeOfPort.set(p, i.name);
   }
   return list.map((i: Interface, index): Want => {
     const w: Want = { index, name: i.name, type: i.type };
@@ -74,7 +75,11 @@ export function wantsOf(section: NetSection): Want[] {
 }
 
 /** Plans every want against host; `prune` removes the ports of named bridges that no want names. */
-export function reconcile(wants: readonly Want[], host: Host, o: { prune: boolean; datapathType: string }): ResourcePlan[] {
+export function reconcile(
+  wants: readonly Want[],
+  host: Host,
+  o: { prune: boolean; datapathType: string },
+): ResourcePlan[] {
   const declared = new Map(wants.map((w) => [w.name, w]));
   return wants.map((w) => reconcileOne(w, declared, host, o));
 }
@@ -85,8 +90,17 @@ function reconcileOne(
   host: Host,
   o: { prune: boolean; datapathType: string },
 ): ResourcePlan {
-  const plan: ResourcePlan = { id: w.name, action: 'noop', changes: [], ovsOps: [], ipSteps: [], needsLinks: [], routeSteps: [] };
-  const at = (...field: string[]): string => pointer('plugins', 'net', 'interfaces', String(w.index), ...field);
+  const plan: ResourcePlan = {
+    id: w.name,
+    action: 'noop',
+    changes: [],
+    ovsOps: [],
+    ipSteps: [],
+    needsLinks: [],
+    routeSteps: [],
+  };
+  const at = (...field: string[]): string =>
+    pointer('plugins', 'net', 'interfaces', String(w.index), ...field);
   const errors: string[] = [];
   let creating = false;
 
@@ -123,14 +137,28 @@ function ovsBridge(
   let creating = false;
   if (br === undefined) {
     const link = host.links.get(w.name);
-    if (link !== undefined) errors.push(`a ${link.kind || 'network'} interface named ${w.name} already exists`);
+    if (link !== undefined)
+      errors.push(`a ${link.kind || 'network'} interface named ${w.name} already exists`);
     creating = true;
     plan.changes.push({ path: at(), after: { name: w.name, type: 'ovs-bridge' } });
     plan.ovsOps.push(
       // the bridge must not appear meanwhile (a concurrent ovs-vsctl add-br): else the whole transaction fails
-      { op: 'wait', table: 'Bridge', where: [['name', '==', w.name]], columns: ['name'], until: '==', rows: [], timeout: 0 },
+      {
+        op: 'wait',
+        table: 'Bridge',
+        where: [['name', '==', w.name]],
+        columns: ['name'],
+        until: '==',
+        rows: [],
+        timeout: 0,
+      },
       { op: 'insert', table: 'Interface', row: { name: w.name, type: 'internal' }, 'uuid-name': `${id}i` },
-      { op: 'insert', table: 'Port', row: { name: w.name, interfaces: namedUuid(`${id}i`) }, 'uuid-name': `${id}p` },
+      {
+        op: 'insert',
+        table: 'Port',
+        row: { name: w.name, interfaces: namedUuid(`${id}i`) },
+        'uuid-name': `${id}p`,
+      },
       {
         op: 'insert',
         table: 'Bridge',
@@ -209,7 +237,9 @@ function ovsPort(
   const members = w.type === 'ovs-bond' ? (w.ports ?? []) : [w.name];
   if (w.type === 'ovs-bond' && members.length < 2) errors.push('a bond needs at least two ports');
   if (port !== undefined && port.bridge !== w.bridge) {
-    errors.push(`is on bridge ${port.bridge}, not ${w.bridge} (moving ports is not supported: remove it first)`);
+    errors.push(
+      `is on bridge ${port.bridge}, not ${w.bridge} (moving ports is not supported: remove it first)`,
+    );
     return false;
   }
   const columns: Record<string, unknown> = {};
@@ -235,7 +265,12 @@ function ovsPort(
   if (port === undefined) {
     plan.changes.push({
       path: at(),
-      after: { name: w.name, type: w.type, bridge: w.bridge, ...(w.type === 'ovs-bond' ? { ports: members } : {}) },
+      after: {
+        name: w.name,
+        type: w.type,
+        bridge: w.bridge,
+        ...(w.type === 'ovs-bond' ? { ports: members } : {}),
+      },
     });
     const ifaceOps: Operation[] = members.map((m, k) => ({
       op: 'insert',
@@ -251,7 +286,12 @@ function ovsPort(
         row: { name: w.name, interfaces: set(members.map((_, k) => namedUuid(`${id}i${k}`))), ...columns },
         'uuid-name': id,
       },
-      { op: 'mutate', table: 'Bridge', where: [['name', '==', w.bridge]], mutations: [['ports', 'insert', namedUuid(id)]] },
+      {
+        op: 'mutate',
+        table: 'Bridge',
+        where: [['name', '==', w.bridge]],
+        mutations: [['ports', 'insert', namedUuid(id)]],
+      },
     );
     return true;
   }
@@ -268,7 +308,12 @@ function ovsPort(
     columns['interfaces'] = set([...kept, ...newMembers.map((_, k) => namedUuid(`${id}n${k}`))]);
   }
   if (Object.keys(columns).length > 0) {
-    plan.ovsOps.push({ op: 'update', table: 'Port', where: [['_uuid', '==', uuid(port.uuid)]], row: columns });
+    plan.ovsOps.push({
+      op: 'update',
+      table: 'Port',
+      where: [['_uuid', '==', uuid(port.uuid)]],
+      row: columns,
+    });
   }
   return false;
 }
@@ -282,7 +327,8 @@ function linuxBridge(
   at: At,
   errors: string[],
 ): boolean {
-  if (w.tag !== undefined || w.trunks !== undefined) errors.push('VLAN tag and trunks are managed on OVS ports only');
+  if (w.tag !== undefined || w.trunks !== undefined)
+    errors.push('VLAN tag and trunks are managed on OVS ports only');
   const link = host.links.get(w.name);
   let creating = false;
   if (link !== undefined && link.kind !== 'bridge') {
@@ -292,7 +338,10 @@ function linuxBridge(
   if (link === undefined) {
     creating = true;
     plan.changes.push({ path: at(), after: { name: w.name, type: 'linux-bridge' } });
-    plan.ipSteps.push(['link', 'add', 'name', w.name, 'type', 'bridge'], ['link', 'set', 'dev', w.name, 'up']);
+    plan.ipSteps.push(
+      ['link', 'add', 'name', w.name, 'type', 'bridge'],
+      ['link', 'set', 'dev', w.name, 'up'],
+    );
   } else if (!link.up) {
     plan.changes.push({ path: at('up'), before: false, after: true });
     plan.ipSteps.push(['link', 'set', 'dev', w.name, 'up']);
@@ -309,7 +358,11 @@ function linuxBridge(
   }
   for (const p of remove) plan.ipSteps.push(['link', 'set', 'dev', p, 'nomaster']);
   if (add.length > 0 || remove.length > 0) {
-    plan.changes.push({ path: at('ports'), before: have, after: sorted([...have.filter((p) => !remove.includes(p)), ...add]) });
+    plan.changes.push({
+      path: at('ports'),
+      before: have,
+      after: sorted([...have.filter((p) => !remove.includes(p)), ...add]),
+    });
   }
   return creating;
 }
@@ -317,12 +370,17 @@ function linuxBridge(
 function ipv4(w: Want, host: Host, plan: ResourcePlan, at: At, errors: string[], creating: boolean): void {
   const want = w.ipv4;
   if (want === undefined) return;
-  if (want.dhcp) errors.push('DHCP is not run by op-dbus: give the addresses (ipv4.address) or leave ipv4 out');
+  if (want.dhcp)
+    errors.push('DHCP is not run by op-dbus: give the addresses (ipv4.address) or leave ipv4 out');
   const have = host.addresses.get(w.name) ?? [];
   const add = want.addresses.filter((a) => !have.includes(a));
   const remove = have.filter((a) => !want.addresses.includes(a));
   const link = host.links.get(w.name);
-  if (add.length > 0 && (link === undefined || !link.up) && !plan.ipSteps.some((s) => s.includes('up') && s.includes(w.name))) {
+  if (
+    add.length > 0 &&
+    (link === undefined || !link.up) &&
+    !plan.ipSteps.some((s) => s.includes('up') && s.includes(w.name))
+  ) {
     plan.ipSteps.push(['link', 'set', 'dev', w.name, 'up']);
   }
   for (const a of remove) plan.ipSteps.push(['address', 'del', a, 'dev', w.name]);
@@ -341,7 +399,12 @@ function ipv4(w: Want, host: Host, plan: ResourcePlan, at: At, errors: string[],
     plan.routeSteps.push(['route', 'replace', 'default', 'via', want.gateway, 'dev', w.name]);
     plan.changes.push({
       path: at('ipv4', 'gateway'),
-      before: route === undefined ? undefined : route.dev === w.name ? route.gateway : `${route.gateway} (dev ${route.dev})`,
+      before:
+        route === undefined
+          ? undefined
+          : route.dev === w.name
+            ? route.gateway
+            : `${route.gateway} (dev ${route.dev})`,
       after: want.gateway,
     });
   }
@@ -386,18 +449,27 @@ export function removal(w: Want, host: Host): { ovsOps: Operation[]; ipSteps: st
     const br = ovs?.bridges.get(w.name);
     if (br === undefined) return { ovsOps: [], ipSteps: [] };
     return {
-      ovsOps: [{ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'delete', uuid(br.uuid)]] }],
+      ovsOps: [
+        { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['bridges', 'delete', uuid(br.uuid)]] },
+      ],
       ipSteps: [],
     };
   }
   if (w.type === 'linux-bridge') {
-    return host.links.get(w.name)?.kind === 'bridge' ? { ovsOps: [], ipSteps: [['link', 'del', 'dev', w.name]] } : { ovsOps: [], ipSteps: [] };
+    return host.links.get(w.name)?.kind === 'bridge'
+      ? { ovsOps: [], ipSteps: [['link', 'del', 'dev', w.name]] }
+      : { ovsOps: [], ipSteps: [] };
   }
   const port = ovs?.ports.get(w.name);
   if (port === undefined) return { ovsOps: [], ipSteps: [] };
   return {
     ovsOps: [
-      { op: 'mutate', table: 'Bridge', where: [['name', '==', port.bridge]], mutations: [['ports', 'delete', uuid(port.uuid)]] },
+      {
+        op: 'mutate',
+        table: 'Bridge',
+        where: [['name', '==', port.bridge]],
+        mutations: [['ports', 'delete', uuid(port.uuid)]],
+      },
     ],
     ipSteps: [],
   };

@@ -59,7 +59,10 @@ export async function links(): Promise<Map<string, Link>> {
 export async function ipv4Addresses(): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const raw of await ipJson(['-4', 'address', 'show'])) {
-    const a = raw as { ifname?: string; addr_info?: { family?: string; local?: string; prefixlen?: number }[] };
+    const a = raw as {
+      ifname?: string;
+      addr_info?: { family?: string; local?: string; prefixlen?: number }[];
+    };
     if (typeof a.ifname !== 'string') continue;
     const list = (a.addr_info ?? [])
       .filter((i) => i.family === 'inet' && typeof i.local === 'string')

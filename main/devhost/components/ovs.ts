@@ -3,7 +3,15 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OpError } from '../../common/contract/index.js';
 import { serviceEnv, type HostComponent, type HostPaths } from '../component.js';
-import { cmdlineOf, exitOf, livePidFromFile, logTail, sleep, spawnDetached, stopProcess } from '../processes.js';
+import {
+  cmdlineOf,
+  exitOf,
+  livePidFromFile,
+  logTail,
+  sleep,
+  spawnDetached,
+  stopProcess,
+} from '../processes.js';
 import { run } from '../run.js';
 import { hostNamespaceCommand } from './netns.js';
 
@@ -145,7 +153,8 @@ async function waitUntil(
   const until = Date.now() + START_TIMEOUT_MS;
   while (!ready()) {
     const ended = exitOf(child);
-    if (ended !== undefined) throw new OpError('Internal', `${what} ended (${ended}); log:\n${logTail(logFile)}`);
+    if (ended !== undefined)
+      throw new OpError('Internal', `${what} ended (${ended}); log:\n${logTail(logFile)}`);
     if (Date.now() > until) throw new OpError('Internal', `${what} did not start; log:\n${logTail(logFile)}`);
     await sleep(20);
   }
