@@ -186,6 +186,7 @@ function ovsBridge(
       errors.push(`port ${p} does not exist on this host`);
       continue;
     }
+    if (host.links.get(p)?.up === false) plan.ipSteps.push(['link', 'set', 'dev', p, 'up']);
     const pid = `${id}a${k++}`;
     plan.ovsOps.push(
       { op: 'insert', table: 'Interface', row: { name: p }, 'uuid-name': `${pid}i` },
@@ -261,6 +262,7 @@ function ovsPort(
   const newMembers = members.filter((m) => !(port?.interfaces ?? []).includes(m));
   for (const m of newMembers) {
     if (needLink && !host.links.has(m)) errors.push(`port ${m} does not exist on this host`);
+    else if (needLink && host.links.get(m)?.up === false) plan.ipSteps.push(['link', 'set', 'dev', m, 'up']);
   }
   if (port === undefined) {
     plan.changes.push({
@@ -354,7 +356,7 @@ function linuxBridge(
     const l = host.links.get(p);
     if (l === undefined) errors.push(`port ${p} does not exist on this host`);
     else if (l.master !== undefined) errors.push(`port ${p} is already a port of ${l.master}`);
-    else plan.ipSteps.push(['link', 'set', 'dev', p, 'master', w.name]);
+    else plan.ipSteps.push(['link', 'set', 'dev', p, 'master', w.name], ['link', 'set', 'dev', p, 'up']);
   }
   for (const p of remove) plan.ipSteps.push(['link', 'set', 'dev', p, 'nomaster']);
   if (add.length > 0 || remove.length > 0) {
@@ -388,7 +390,8 @@ function ipv4(w: Want, host: Host, plan: ResourcePlan, at: At, errors: string[],
   if (add.length > 0 || remove.length > 0) {
     plan.changes.push({ path: at('ipv4', 'address'), before: have, after: want.addresses });
   }
-  if (link === undefined || creating) plan.needsLinks.push(w.name);
+  // ovs-vswitchd creates an OVS internal interface's device after the transaction: wait for it
+  if (OVS_TYPES.has(w.type) && (link === undefined || creating)) plan.needsLinks.push(w.name);
   const route = host.route;
   if (want.gateway === null) {
     if (route?.dev === w.name) {

@@ -23,8 +23,11 @@ const RESERVED_PORTS = new Set([
   'TABLE',
 ]);
 
-/** Resolves a port name of the bridge to its OpenFlow number; undefined when the bridge has no such port. */
-export type PortResolver = (name: string) => number | undefined;
+/**
+ * Resolves a port name of the bridge to its OpenFlow number; undefined when the bridge has no such
+ * port; a string is written as it is (a port that does not exist yet, shown by name in a plan).
+ */
+export type PortResolver = (name: string) => number | string | undefined;
 
 export class FlowError extends Error {
   constructor(message: string) {

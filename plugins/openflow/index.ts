@@ -55,6 +55,8 @@ interface BridgePlan {
   index?: number;
   errors: string[];
   wanted: Wanted[];
+  /** Flows naming a port the net section attaches in the same apply: canonical only once it exists. */
+  pending: Wanted[];
   desired: CanonicalFlow[];
   current: CanonicalFlow[];
   add: CanonicalFlow[];
@@ -133,32 +135,49 @@ async function planBridges(
   cfg: OpenflowConfig,
 ): Promise<{ plans: BridgePlan[]; policyErrors: ResourceDiff[] }> {
   const ovs = await withOvsdb(cfg.dbSocket, readOvs);
-  const netBridges = new Set(
+  const netInterfaces =
     (
-      (ctx.after['net']?.desired as { interfaces?: { name?: unknown; type?: unknown }[] } | undefined)
-        ?.interfaces ?? []
-    )
+      ctx.after['net']?.desired as
+        { interfaces?: { name?: unknown; type?: unknown; bridge?: unknown; ports?: unknown }[] } | undefined
+    )?.interfaces ?? [];
+  const netBridges = new Set(
+    netInterfaces
       .filter((i) => i.type === 'ovs-bridge' && typeof i.name === 'string')
       .map((i) => String(i.name)),
   );
+  /** Ports the net section puts on a bridge: a flow naming one before it exists waits for the apply. */
+  const comingPorts = (bridge: string): Set<string> => {
+    const out = new Set<string>([bridge]);
+    for (const i of netInterfaces) {
+      if (i.name === bridge && Array.isArray(i.ports)) for (const p of i.ports) out.add(String(p));
+      if (i.bridge === bridge && typeof i.name === 'string') out.add(i.name);
+    }
+    return out;
+  };
   const plans = new Map<string, BridgePlan>();
   const planOf = (bridge: string): BridgePlan => {
     let p = plans.get(bridge);
     if (p === undefined) {
-      p = { bridge, errors: [], wanted: [], desired: [], current: [], add: [], remove: [] };
+      p = { bridge, errors: [], wanted: [], pending: [], desired: [], current: [], add: [], remove: [] };
       plans.set(bridge, p);
     }
     return p;
   };
   const want = (p: BridgePlan, flow: StructuredFlow | string, at: string): void => {
+    const known = resolverFor(ovs, p.bridge);
+    const render = (resolve: PortResolver): string =>
+      typeof flow === 'string' ? resolveRaw(flow, resolve) : renderFlow(flow, resolve);
     try {
-      const resolve = resolverFor(ovs, p.bridge);
-      p.wanted.push({
-        text: typeof flow === 'string' ? resolveRaw(flow, resolve) : renderFlow(flow, resolve),
-        at,
-      });
+      p.wanted.push({ text: render(known), at });
     } catch (e) {
-      p.errors.push(`${at}: ${e instanceof Error ? e.message : String(e)}`);
+      if (!(e instanceof FlowError)) throw e;
+      // a port the net section attaches in the same apply: shown by name now, resolved when applied
+      const coming = comingPorts(p.bridge);
+      try {
+        p.pending.push({ text: render((name) => known(name) ?? (coming.has(name) ? name : undefined)), at });
+      } catch (e2) {
+        p.errors.push(`${at}: ${e2 instanceof Error ? e2.message : String(e2)}`);
+      }
     }
   };
 
@@ -255,6 +274,9 @@ function diffOf(plans: BridgePlan[], policyErrors: ResourceDiff[]): ResourceDiff
     const atOf = new Map<string, string>();
     p.desired.forEach((f, i) => atOf.set(f.text, p.wanted[i]?.at ?? ''));
     for (const f of p.add) changes.push({ path: atOf.get(f.text) ?? '', after: f.text });
+    for (const f of p.pending) {
+      changes.push({ path: f.at, after: `${f.text} (port numbers once net has attached the ports)` });
+    }
     const removedAt =
       p.index === undefined
         ? pointer('plugins', 'openflow', 'flow_policies')
@@ -368,10 +390,29 @@ const openflowPlugin: StatePlugin<OpenflowSection, OpenflowCheckpoint> = {
         .filter((p) => selected.has(p.bridge) && p.errors.length > 0)
         .map((p) => `bridge ${p.bridge}: ${p.errors.join('; ')}`),
       ...policyErrors.filter((r) => selected.has(r.id)).map((r) => r.error ?? r.id),
+      ...plans
+        .filter((p) => selected.has(p.bridge) && p.pending.length > 0)
+        .map(
+          (p) =>
+            `bridge ${p.bridge}: ${p.pending.map((f) => f.at).join(', ')} name a port the bridge still lacks`,
+        ),
     ];
     if (failures.length > 0) throw new FlowError(failures.join('; '));
     let changed = 0;
-    for (const p of plans) {
+    // Controllers first: ovs-vswitchd flushes a bridge's whole flow table when it gains or loses
+    // its controller, so the flows are planned again after that and installed last.
+    const ops: Operation[] = [];
+    plans.forEach((p, k) => {
+      if (p.controller !== undefined && selected.has(`${p.bridge}/controller`))
+        ops.push(...controllerOps(p.bridge, [p.controller.want], k));
+    });
+    let flows = plans;
+    if (ops.length > 0) {
+      await withOvsdb(cfg.dbSocket, (c) => transactAndWait(c, ops));
+      changed++;
+      flows = (await planBridges(desired, ctx, cfg)).plans;
+    }
+    for (const p of flows) {
       if (!selected.has(p.bridge) || (p.add.length === 0 && p.remove.length === 0)) continue;
       ctx.signal.throwIfAborted();
       await commitBundle(
@@ -381,15 +422,6 @@ const openflowPlugin: StatePlugin<OpenflowSection, OpenflowCheckpoint> = {
         ctx.signal,
       );
       ctx.progress(`${p.bridge}: one bundle, ${p.remove.length} flow(s) out, ${p.add.length} in`);
-      changed++;
-    }
-    const ops: Operation[] = [];
-    plans.forEach((p, k) => {
-      if (p.controller !== undefined && selected.has(`${p.bridge}/controller`))
-        ops.push(...controllerOps(p.bridge, [p.controller.want], k));
-    });
-    if (ops.length > 0) {
-      await withOvsdb(cfg.dbSocket, (c) => transactAndWait(c, ops));
       changed++;
     }
     return { changed };
@@ -408,21 +440,20 @@ const openflowPlugin: StatePlugin<OpenflowSection, OpenflowCheckpoint> = {
   async rollback(checkpoint, ctx) {
     const cfg = configOf(ctx);
     const ovs = await withOvsdb(cfg.dbSocket, readOvs);
-    const ops: Operation[] = [];
-    let k = 0;
-    for (const b of checkpoint.bridges) {
-      const br = ovs.bridges.get(b.bridge);
-      if (br === undefined) continue;
+    const present = checkpoint.bridges.filter((b) => ovs.bridges.has(b.bridge));
+    // controllers first (a change of them flushes the table), then our flows as they were
+    const ops = present
+      .filter((b) => JSON.stringify(ovs.bridges.get(b.bridge)?.controllers) !== JSON.stringify(b.controllers))
+      .flatMap((b, k) => controllerOps(b.bridge, b.controllers, k));
+    if (ops.length > 0) await withOvsdb(cfg.dbSocket, (c) => transactAndWait(c, ops));
+    for (const b of present) {
       await commitBundle(
         bridgeTarget(cfg.rundir, b.bridge),
         cfg.cookie,
         { remove: [], add: b.flows, replaceAll: true },
         ctx.signal,
       );
-      if (JSON.stringify(br.controllers) !== JSON.stringify(b.controllers))
-        ops.push(...controllerOps(b.bridge, b.controllers, k++));
     }
-    if (ops.length > 0) await withOvsdb(cfg.dbSocket, (c) => transactAndWait(c, ops));
   },
 };
 
