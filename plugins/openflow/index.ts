@@ -245,6 +245,12 @@ async function planBridges(
     });
   }
 
+  // the cookie is ours: a bridge holding flows of it that the section no longer puts there is managed too
+  for (const br of ovs.bridges.keys()) {
+    if (plans.has(br)) continue;
+    const owned = await dumpOwned(bridgeTarget(cfg.rundir, br), cfg.cookie, ctx.signal);
+    if (owned.length > 0) planOf(br).current = owned;
+  }
   for (const p of plans.values()) {
     const exists = ovs.bridges.has(p.bridge);
     if (!exists && !netBridges.has(p.bridge)) {
@@ -257,7 +263,9 @@ async function planBridges(
     } catch (e) {
       p.errors.push(e instanceof Error ? e.message : String(e));
     }
-    if (exists) p.current = await dumpOwned(bridgeTarget(cfg.rundir, p.bridge), cfg.cookie, ctx.signal);
+    if (exists && p.current.length === 0) {
+      p.current = await dumpOwned(bridgeTarget(cfg.rundir, p.bridge), cfg.cookie, ctx.signal);
+    }
     const want = new Set(p.desired.map((f) => f.text));
     const have = new Set(p.current.map((f) => f.text));
     const seen = new Set<string>();
