@@ -121,6 +121,12 @@ function canonical(table: number, match: string, idle: number, hard: number, act
   return { text: `${m}${t},actions=${actions}`, match: m };
 }
 
+/** A canonical text back into its parts (what query returned is already canonical). */
+export function fromCanonical(text: string): CanonicalFlow {
+  const end = /,(idle_timeout|hard_timeout|actions)=/.exec(text);
+  return { text, match: end === null ? text : text.slice(0, end.index) };
+}
+
 /** One line of `parse-flows` output ("OFPT_FLOW_MOD (OF1.4) (xid=0x1): ADD table:1 priority=0 idle:30 actions=drop"). */
 export function fromParseFlows(line: string): CanonicalFlow {
   const body = line.replace(/^.*?: ADD /, '');

@@ -18,6 +18,7 @@ import {
   commitBundle,
   dumpOwned,
   FlowError,
+  fromCanonical,
   renderFlow,
   resolveRaw,
   type CanonicalFlow,
@@ -133,8 +134,18 @@ async function planBridges(
   section: OpenflowSection,
   ctx: PluginContext,
   cfg: OpenflowConfig,
+  known?: OpenflowSection,
 ): Promise<{ plans: BridgePlan[]; policyErrors: ResourceDiff[] }> {
   const ovs = await withOvsdb(cfg.dbSocket, readOvs);
+  // what query dumped a moment ago for this plan (a diff), else the switch is asked now
+  const dumped = new Map(
+    (known?.bridges ?? []).map((b) => [b.name, (b.flows ?? []).filter((f) => typeof f === 'string')]),
+  );
+  const ownedFlows = async (bridge: string): Promise<CanonicalFlow[]> => {
+    const texts = dumped.get(bridge);
+    if (texts !== undefined) return texts.map(fromCanonical);
+    return dumpOwned(bridgeTarget(cfg.rundir, bridge), cfg.cookie, ctx.signal);
+  };
   const netInterfaces =
     (
       ctx.after['net']?.desired as
@@ -248,7 +259,7 @@ async function planBridges(
   // the cookie is ours: a bridge holding flows of it that the section no longer puts there is managed too
   for (const br of ovs.bridges.keys()) {
     if (plans.has(br)) continue;
-    const owned = await dumpOwned(bridgeTarget(cfg.rundir, br), cfg.cookie, ctx.signal);
+    const owned = await ownedFlows(br);
     if (owned.length > 0) planOf(br).current = owned;
   }
   for (const p of plans.values()) {
@@ -264,7 +275,7 @@ async function planBridges(
       p.errors.push(e instanceof Error ? e.message : String(e));
     }
     if (exists && p.current.length === 0) {
-      p.current = await dumpOwned(bridgeTarget(cfg.rundir, p.bridge), cfg.cookie, ctx.signal);
+      p.current = await ownedFlows(p.bridge);
     }
     const want = new Set(p.desired.map((f) => f.text));
     const have = new Set(p.current.map((f) => f.text));
@@ -369,8 +380,8 @@ const openflowPlugin: StatePlugin<OpenflowSection, OpenflowCheckpoint> = {
     return { bridges };
   },
 
-  async diff(_current, desired, ctx): Promise<SectionDiff> {
-    const { plans, policyErrors } = await planBridges(desired, ctx, configOf(ctx));
+  async diff(current, desired, ctx): Promise<SectionDiff> {
+    const { plans, policyErrors } = await planBridges(desired, ctx, configOf(ctx), current);
     return { resources: diffOf(plans, policyErrors) };
   },
 
