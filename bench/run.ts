@@ -9,6 +9,7 @@ import { hostnameGroup } from './groups/hostname.js';
 import { lxcGroup } from './groups/lxc.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
+import { openflowApplyGroup, openflowGroup } from './groups/openflow.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
 import { storageZstdGroup } from './groups/storage-zstd.js';
 import { wireguardGroup } from './groups/wireguard.js';
@@ -35,6 +36,8 @@ const GROUPS: BenchGroup[] = [
   lxcGroup,
   wireguardGroup,
   embedGroup,
+  openflowGroup,
+  openflowApplyGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

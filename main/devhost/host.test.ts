@@ -207,7 +207,7 @@ setInterval(() => {}, 1 << 30);
   it('lists each component in `sandbox status` with the PID the bus and /proc know it by', async () => {
     await busctl('get-property', ...HOSTNAME1, 'Hostname'); // hostnamed runs now, so it has a PID
     const { code, byName } = statusByCli(dir);
-    expect([...byName.keys()]).toEqual(['bus', 'polkitd', 'hostnamed', 'netns', 'lxc', 'wireguard', 'core']);
+    expect([...byName.keys()]).toEqual(['bus', 'polkitd', 'hostnamed', 'netns', 'ovs', 'lxc', 'wireguard', 'core']);
     for (const c of byName.values()) expect(c, c.name).toMatchObject({ healthy: true });
     expect(code).toBe(0);
 
@@ -431,7 +431,7 @@ setInterval(() => {}, 1 << 30);
       healthy: false,
       detail: 'org.freedesktop.PolicyKit1 has no owner',
     });
-    for (const name of ['bus', 'hostnamed', 'netns', 'core'])
+    for (const name of ['bus', 'hostnamed', 'netns', 'ovs', 'core'])
       expect(byName.get(name)?.healthy, name).toBe(true);
 
     const t0 = performance.now();
@@ -441,10 +441,10 @@ setInterval(() => {}, 1 << 30);
 
     for (const pid of [pids.core as number, pids.bus, ...pids.hostnamed]) expect(alive(pid)).toBe(false);
     expect(overlayPids(dir)).toEqual([]);
-    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys']);
+    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys', 'ovs']);
     expect(existsSync(`/run/netns/${ns}`)).toBe(false);
     await expect(sandboxDown(dir)).resolves.toBeUndefined();
-    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys']);
+    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys', 'ovs']);
     expect(() => sandboxEnv(dir)).toThrow(OpError);
     expect(() => sandboxEnv(dir)).toThrow(`no running sandbox at ${dir}`);
     const after = statusByCli(dir);
@@ -454,6 +454,7 @@ setInterval(() => {}, 1 << 30);
       ['polkitd', null, false],
       ['hostnamed', null, false],
       ['netns', null, false],
+      ['ovs', null, false],
       ['lxc', null, false],
       ['wireguard', null, false],
       ['core', null, false],

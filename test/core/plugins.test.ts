@@ -92,7 +92,7 @@ beforeAll(async () => {
   installProbe('beta', { after: ['alpha'] });
   installProbe('gamma', { after: ['delta'] });
   installProbe('delta', { after: ['gamma'] });
-  installProbe('epsilon', { after: ['alpha', 'net'] });
+  installProbe('epsilon', { after: ['alpha', 'absent'] });
   installProbe('slowpoke', { after: ['alpha'], deadline: 1 });
   installProbe('snoop', {
     permissions: `[[permissions.dbus]]
@@ -139,7 +139,7 @@ describe('plugins found through their manifests', () => {
       why_not: 'dependency cycle: gamma → delta → gamma',
     });
     expect(byName.get('epsilon')).toMatchObject({ available: true, after: ['alpha'] });
-    expect(byName.get('epsilon')?.notes.join()).toMatch(/after names net, which is not installed/);
+    expect(byName.get('epsilon')?.notes.join()).toMatch(/after names absent, which is not installed/);
     expect(byName.has('evil')).toBe(false);
     expect(list.refused).toEqual([
       expect.objectContaining({

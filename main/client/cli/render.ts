@@ -26,6 +26,7 @@ export function planText(plan: Plan): string {
     for (const r of changing) {
       lines.push(`  ${SYMBOL[r.action]} ${r.id}${r.irreversible === true ? '  (irreversible)' : ''}`);
       for (const c of r.changes) lines.push(`      ${c.path}: ${show(c.before)} → ${show(c.after)}`);
+      if (r.error !== undefined) lines.push(`      error: ${r.error}`);
     }
   }
   if (plan.irreversible.length > 0) {

@@ -22,6 +22,11 @@ export const ResourceDiff = z.object({
   action: ResourceAction,
   changes: z.array(Change),
   irreversible: z.boolean().optional(),
+  /**
+   * Why this resource cannot be applied on this host (e.g. a port the host lacks): the plan still
+   * lists every other resource, and an apply that reaches this one fails, naming it.
+   */
+  error: z.string().optional(),
 });
 export type ResourceDiff = z.infer<typeof ResourceDiff>;
 
