@@ -19,6 +19,8 @@ import {
   AuditPayloadResponse,
   AuditProveRequest,
   AuditProveResponse,
+  AuditSearchRequest,
+  AuditSearchResponse,
   Plan,
   CancelRequest,
   CancelResponse,
@@ -93,6 +95,7 @@ export const Manager1 = {
   AuditConsistency: method(AuditConsistencyRequest, AuditConsistencyResponse, 'read'),
   AuditExport: method(AuditExportRequest, AuditExportResponse, 'read'),
   AuditPayload: method(AuditPayloadRequest, AuditPayloadResponse, 'read'),
+  AuditSearch: method(AuditSearchRequest, AuditSearchResponse, 'read'),
 } as const;
 
 export type MethodName = keyof typeof Manager1;
