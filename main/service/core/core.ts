@@ -4,6 +4,9 @@ import { auditMethods } from '../audit/audit-methods.js';
 import type { Checkpointer } from '../audit/checkpointer.js';
 import { openAudit } from '../audit/layout.js';
 import type { AuditLog } from '../audit/log.js';
+import { AuditSearch } from '../audit/search/audit-search.js';
+import { openSearchEmbedder } from '../audit/search/search-embedder.js';
+import { SearchIndex } from '../audit/search/search-index.js';
 import { describeAuditMechanics, OpError } from '../../common/contract/index.js';
 import { connectBus, connectSystemBus, type MessageBus } from '../../common/dbus/calls.js';
 import { StateEngine } from '../engine/engine.js';
@@ -84,6 +87,23 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
   // Asked each time: a writer thread that stops hands its work to the core's own thread.
   metricsSource.audit = () => opened.mechanics;
   log(`audit log: ${describeAuditMechanics(opened.mechanics)}`);
+  // the search index beside the chain: its own file, rebuilt from the log when missing or damaged
+  let search: AuditSearch;
+  try {
+    const index = SearchIndex.open(join(o.dataDir, 'audit', 'search.sqlite'));
+    if (index.rebuilt !== undefined) log(`audit search: ${index.rebuilt}; indexing the log from entry 0`);
+    search = new AuditSearch(index, opened, log);
+  } catch (e) {
+    checkpointer.stop();
+    audit.close();
+    lock.release();
+    throw e;
+  }
+  const appended = <T>(p: Promise<T>): Promise<T> =>
+    p.then((e) => {
+      search.notify();
+      return e;
+    });
   let bus: MessageBus | undefined;
   let privateBus: PrivateBus | undefined;
   let serviceBus: MessageBus | undefined;
@@ -120,7 +140,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       bus: () => connected,
       log,
       // group commit: entries that arrive together share one transaction; each resolves once committed
-      audit: { record: (entry) => audit.appendQueued(entry) },
+      audit: { record: (entry) => appended(audit.appendQueued(entry)) },
       journal: new ApplyJournal(o.dataDir),
       snapshots: new PluginStateSnapshots(storage),
       dataDir: o.dataDir,
@@ -130,8 +150,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     // refusals are audited, repeats of one kind counted into one entry a minute (any bus user can be refused)
     const denials = new DenialAggregator(
       ({ actor, summary }) =>
-        void audit
-          .appendQueued({ kind: 'auth-denied', actor, plugin: null, summary })
+        void appended(audit.appendQueued({ kind: 'auth-denied', actor, plugin: null, summary }))
           .catch((e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`)),
     );
     const service = new Manager1Service({
@@ -165,6 +184,11 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         },
         Subscribe: (req, actor): Promise<unknown> => service.subscribe(actor.subject, req.signals),
         ...auditMethods(audit, checkpointer),
+        AuditVerify: async (req) => ({
+          ...(await audit.verifyOffThread(req.checkpoint)),
+          search: search.verify(),
+        }),
+        AuditSearch: (req) => search.search(req),
       },
     });
     // recover before taking the name: clients reach the core only once the host is consistent
@@ -177,6 +201,20 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       writeFileSync(join(o.privateBus.dir, 'address'), `${privateBus.address}\n`, { mode: 0o644 });
     }
     log(`op-dbus core ready on ${servedOn}, data in ${o.dataDir}`);
+    // entries are indexed at once; the embedder loads in the background (lexical search until it is ready)
+    search.notify();
+    const embedding = openSearchEmbedder(process.env).then(
+      (embedder) => {
+        if (embedder === undefined) return undefined;
+        search.useEmbedder(embedder);
+        log(`audit search: ${embedder.model.label} (${embedder.model.id.slice(0, 12)}), in the core's process`);
+        return embedder;
+      },
+      (e: unknown) => {
+        log(`audit search: no embedder (${e instanceof Error ? e.message : String(e)}); lexical search only`);
+        return undefined;
+      },
+    );
     // live metrics are pushed as signals: clients listen, nobody polls the core
     const metrics = setInterval(() => {
       try {
@@ -197,6 +235,8 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         pb?.stop();
         connected.disconnect();
         checkpointer.stop();
+        await search.stop();
+        await (await embedding)?.close();
         audit.close();
         lock.release();
       },
@@ -206,6 +246,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     privateBus?.stop();
     bus?.disconnect();
     checkpointer.stop();
+    await search.stop();
     audit.close();
     lock.release();
     throw e;

@@ -42,10 +42,20 @@ const STOPWORDS: ReadonlySet<string> = new Set(
     .split(' '),
 );
 
-/** An FTS5 expression matching any content word (each quoted: query text never becomes FTS5 syntax); '' if none. */
-export function anyWordMatch(words: readonly string[]): string {
+/** The words BM25 looks for: the content words, or every word of a query made only of function words. */
+export function contentWords(words: readonly string[]): string[] {
   const content = words.filter((w) => !STOPWORDS.has(w));
-  return (content.length > 0 ? content : words).map(quoted).join(' OR ');
+  return content.length > 0 ? content : [...words];
+}
+
+/** An FTS5 expression matching any content word (each quoted: query text never becomes FTS5 syntax). */
+export function anyWordMatch(words: readonly string[]): string {
+  return contentWords(words).map(quoted).join(' OR ');
+}
+
+/** An FTS5 expression matching one word. */
+export function wordMatch(word: string): string {
+  return quoted(word);
 }
 
 /** An FTS5 expression matching every identifier as a phrase of its words (then checked exactly by `containsExactly`). */

@@ -6,7 +6,7 @@ import type { AuditKind, AuditListEntry } from '../../../common/contract/payload
 import { leafHashHexOfText } from '../../../common/transparency/rfc6962.js';
 import { errorText, parseBody } from '../entry.js';
 import { fuse, SEMANTIC_WEIGHT } from './fusion.js';
-import { allIdentifiersMatch, anyWordMatch, containsExactly, parseQuery } from './query.js';
+import { allIdentifiersMatch, anyWordMatch, containsExactly, contentWords, parseQuery, wordMatch } from './query.js';
 import { VectorSet, type Hit } from './vector-set.js';
 
 const SCHEMA_VERSION = '1';
@@ -319,7 +319,10 @@ export class SearchIndex {
         lexical.set(r.seq, r.s);
         best = Math.max(best, r.s);
       }
-      for (const [seq, s] of lexical) lexical.set(seq, best > 0 ? s / best : 0);
+      // BM25 relative to the best of this answer, times the share of the query's words the entry has: one
+      // word in common out of five is weak evidence however rare that word is
+      const coverage = this.coverage(contentWords(q.words), [...lexical.keys()]);
+      for (const [seq, s] of lexical) lexical.set(seq, best > 0 ? (s / best) * (coverage.get(seq) ?? 0) : 0);
     }
     let method: 'exact' | 'ann' | 'none' = 'none';
     const semantic = new Map<number, number>();
@@ -344,17 +347,39 @@ export class SearchIndex {
     const candidates = new Set<number>(
       mode === 'lexical' ? lexical.keys() : mode === 'semantic' ? semantic.keys() : [...lexical.keys(), ...semantic.keys()],
     );
+    // cosines of one answer lie close together (0.2-0.6 for USE-lite): spread them over 0..1 between the
+    // semantic candidates' lowest and highest, as BM25 is scaled by its best
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const c of semantic.values()) {
+      lo = Math.min(lo, c);
+      hi = Math.max(hi, c);
+    }
+    const spread = (c: number | null): number | null =>
+      c === null ? null : hi > lo ? Math.max(0, (c - lo) / (hi - lo)) : 1;
     const results: ScoredSeq[] = [];
     for (const seq of candidates) {
       const lex = lexical.get(seq) ?? null;
       const sem =
         semantic.get(seq) ??
         (queryVec !== undefined && mode !== 'lexical' ? (vectors?.scoreOf(seq, queryVec) ?? null) : null);
-      const score = mode === 'lexical' ? (lex ?? 0) : mode === 'semantic' ? (sem ?? 0) : fuse(lex, sem, weight);
+      const score = mode === 'lexical' ? (lex ?? 0) : mode === 'semantic' ? (sem ?? 0) : fuse(lex, spread(sem), weight);
       results.push({ seq, score, lexical: lex, semantic: sem });
     }
     results.sort((a, b) => b.score - a.score || b.seq - a.seq);
     return { results: results.slice(0, limit), method, exact: q.identifiers };
+  }
+
+  /** For each candidate, the share of `words` its text matches (FTS5's tokens and stems, like BM25's). */
+  private coverage(words: readonly string[], seqs: readonly number[]): Map<number, number> {
+    const hits = new Map<number, number>();
+    if (seqs.length === 0 || words.length === 0) return hits;
+    const ids = JSON.stringify(seqs);
+    for (const w of words) {
+      for (const seq of this.stmts.matchAmong.all(wordMatch(w), ids)) hits.set(seq, (hits.get(seq) ?? 0) + 1);
+    }
+    for (const [seq, n] of hits) hits.set(seq, n / words.length);
+    return hits;
   }
 
   /** The entry with its leaf, read from the chain (the index keeps no copy of an entry). */
@@ -467,6 +492,11 @@ function prepare(db: Database.Database) {
     lastDoc: db.prepare<[], DocRow>('SELECT seq, leaf, text FROM docs ORDER BY seq DESC LIMIT 1'),
     docAt: db.prepare<[number], DocRow>('SELECT seq, leaf, text FROM docs WHERE seq = ?'),
     docsFrom: db.prepare<[number], DocRow>('SELECT seq, leaf, text FROM docs WHERE seq >= ?'),
+    matchAmong: db
+      .prepare<[string, string], number>(
+        'SELECT rowid FROM docs_fts WHERE docs_fts MATCH ? AND rowid IN (SELECT value FROM json_each(?))',
+      )
+      .pluck(),
     countDocs: db.prepare<[], number>('SELECT count(*) FROM docs').pluck(),
     insertDoc: db.prepare<[number, string, string, string, string | null, number | null, string]>(
       'INSERT OR REPLACE INTO docs(seq, leaf, time, kind, plugin, actor_uid, text) VALUES (?, ?, ?, ?, ?, ?, ?)',
