@@ -8,6 +8,7 @@ import { hostnameGroup } from './groups/hostname.js';
 import { lxcGroup } from './groups/lxc.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
+import { searchGroup } from './groups/search.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
 import { storageZstdGroup } from './groups/storage-zstd.js';
 import { wireguardGroup } from './groups/wireguard.js';
@@ -33,6 +34,7 @@ const GROUPS: BenchGroup[] = [
   auditGroup,
   lxcGroup,
   wireguardGroup,
+  searchGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

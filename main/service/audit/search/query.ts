@@ -44,7 +44,8 @@ const STOPWORDS: ReadonlySet<string> = new Set(
 
 /** The words BM25 looks for: the content words, or every word of a query made only of function words. */
 export function contentWords(words: readonly string[]): string[] {
-  const content = words.filter((w) => !STOPWORDS.has(w));
+  // a lone letter is a fragment ("container's", "change(s)"), not a word
+  const content = words.filter((w) => !STOPWORDS.has(w) && (w.length > 1 || /\p{N}/u.test(w)));
   return content.length > 0 ? content : [...words];
 }
 
