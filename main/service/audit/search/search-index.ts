@@ -144,11 +144,14 @@ export class SearchIndex {
     this.stmts.setMeta.run('active_model', model.id);
     this.active = model;
     const set = new VectorSet(model.dims, Math.max(1024, this.stmts.countVectors.get(model.id) ?? 0));
+    const damaged: number[] = [];
     for (const row of this.stmts.vectorsOf.iterate(model.id)) {
       const vec = vectorOf(row.vec, model.dims);
-      if (vec === undefined) this.stmts.deleteVector.run(row.seq, model.id); // damaged: queued again
+      if (vec === undefined) damaged.push(row.seq);
       else set.add(row.seq, vec);
     }
+    // a damaged vector is dropped, so its entry is queued again
+    for (const seq of damaged) this.stmts.deleteVector.run(seq, model.id);
     this.vectors = set;
     this.embeddedThrough = -1;
   }
@@ -263,10 +266,8 @@ export class SearchIndex {
     }
     const model = this.active;
     if (model !== undefined) {
-      for (const row of this.stmts.vectorsOf.iterate(model.id)) {
-        if (vectorOf(row.vec, model.dims) === undefined) this.stmts.deleteVector.run(row.seq, model.id);
-      }
-      if (stale > 0) this.useModel(model);
+      // reloading drops vectors whose bytes are not a vector of this model (and so queues their entries)
+      this.useModel(model);
     }
     this.stale = stale;
     this.embeddedThrough = -1;
