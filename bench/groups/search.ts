@@ -19,20 +19,36 @@ function summaries(count: number, seed: number): string[] {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
   const n = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo));
   const templates: (() => string)[] = [
-    () => `wireguard wg${n(0, 9)}: listen_port ${n(51000, 52000)} → ${n(51000, 52000)}, peers/${pick(['laptop', 'phone', 'tablet', 'server'])}-${pick(['carol', 'dave', 'erin', 'frank', 'grace'])} ${pick(['added', 'removed'])}`,
-    () => `lxc vi${n(100, 999)}: memory ${pick([512, 1024, 2048, 4096])} → ${pick([512, 1024, 2048, 4096, 8192])}`,
-    () => `lxc vi${n(100, 999)} ${pick(['added (template debian, memory 2048, cpus 2)', 'removed', 'state running → stopped'])}`,
-    () => `units ${pick(['nginx', 'postgresql', 'cron', 'docker', 'sshd', 'redis', 'haproxy'])}.service: state ${pick(['running → stopped', 'stopped → running'])}, enabled ${pick(['true → false', 'false → true'])}`,
-    () => `firewall nft ${pick(['input', 'forward', 'output'])}: rule allow ${pick(['tcp', 'udp'])} ${n(1, 65535)} ${pick(['added', 'removed'])}`,
-    () => `packages apt ${pick(['openssl', 'htop', 'curl', 'linux-image-amd64', 'nginx', 'vim'])}: version ${n(1, 9)}.${n(0, 20)}.${n(0, 30)} → ${n(1, 9)}.${n(0, 20)}.${n(0, 30)}`,
+    () =>
+      `wireguard wg${n(0, 9)}: listen_port ${n(51000, 52000)} → ${n(51000, 52000)}, peers/${pick(['laptop', 'phone', 'tablet', 'server'])}-${pick(['carol', 'dave', 'erin', 'frank', 'grace'])} ${pick(['added', 'removed'])}`,
+    () =>
+      `lxc vi${n(100, 999)}: memory ${pick([512, 1024, 2048, 4096])} → ${pick([512, 1024, 2048, 4096, 8192])}`,
+    () =>
+      `lxc vi${n(100, 999)} ${pick(['added (template debian, memory 2048, cpus 2)', 'removed', 'state running → stopped'])}`,
+    () =>
+      `units ${pick(['nginx', 'postgresql', 'cron', 'docker', 'sshd', 'redis', 'haproxy'])}.service: state ${pick(['running → stopped', 'stopped → running'])}, enabled ${pick(['true → false', 'false → true'])}`,
+    () =>
+      `firewall nft ${pick(['input', 'forward', 'output'])}: rule allow ${pick(['tcp', 'udp'])} ${n(1, 65535)} ${pick(['added', 'removed'])}`,
+    () =>
+      `packages apt ${pick(['openssl', 'htop', 'curl', 'linux-image-amd64', 'nginx', 'vim'])}: version ${n(1, 9)}.${n(0, 20)}.${n(0, 30)} → ${n(1, 9)}.${n(0, 20)}.${n(0, 30)}`,
     () => `net br${n(0, 9)}: mtu ${pick([1500, 9000, 1420])} → ${pick([1500, 9000, 1420])}`,
     () => `hostname host: location "Rack ${n(1, 40)}" → "Rack ${n(1, 40)}"`,
-    () => `users accounts ${pick(['alice', 'bob', 'carol', 'dave', 'erin'])}${n(1, 99)}: shell /bin/${pick(['bash', 'sh', 'zsh'])} → /bin/${pick(['bash', 'sh', 'zsh'])}`,
-    () => `openflow br-int: flow priority=${n(1, 1000)},in_port=${n(1, 48)},actions=${pick(['drop', 'normal', 'output:2'])} ${pick(['added', 'removed'])}`,
-    () => `sysctl kernel: ${pick(['vm.swappiness', 'net.ipv4.ip_forward', 'net.core.somaxconn'])} ${n(0, 100)} → ${n(0, 100)}`,
-    () => `apply plan ${n(0, 1e9).toString(16)}: applied and verified (${pick(['lxc', 'net', 'units', 'wireguard'])}: ${n(1, 9)} change(s))`,
+    () =>
+      `users accounts ${pick(['alice', 'bob', 'carol', 'dave', 'erin'])}${n(1, 99)}: shell /bin/${pick(['bash', 'sh', 'zsh'])} → /bin/${pick(['bash', 'sh', 'zsh'])}`,
+    () =>
+      `openflow br-int: flow priority=${n(1, 1000)},in_port=${n(1, 48)},actions=${pick(['drop', 'normal', 'output:2'])} ${pick(['added', 'removed'])}`,
+    () =>
+      `sysctl kernel: ${pick(['vm.swappiness', 'net.ipv4.ip_forward', 'net.core.somaxconn'])} ${n(0, 100)} → ${n(0, 100)}`,
+    () =>
+      `apply plan ${n(0, 1e9).toString(16)}: applied and verified (${pick(['lxc', 'net', 'units', 'wireguard'])}: ${n(1, 9)} change(s))`,
   ];
-  return Array.from({ length: count }, () => `plan ${n(0, 2 ** 31).toString(16).padStart(12, '0')}: 1 change(s): ${pick(templates)()}`);
+  return Array.from(
+    { length: count },
+    () =>
+      `plan ${n(0, 2 ** 31)
+        .toString(16)
+        .padStart(12, '0')}: 1 change(s): ${pick(templates)()}`,
+  );
 }
 
 /**
@@ -82,8 +98,12 @@ export const searchGroup: BenchGroup = {
       const texts = summaries(REAL, 41);
       const real: Float32Array[] = [];
       for (let i = 0; i < texts.length; i += 64) real.push(...(await embedder.embed(texts.slice(i, i + 64))));
-      notes.push(`embedding ${REAL} real summaries with USE-lite: ${((performance.now() - t0) / 1000).toFixed(1)} s (${((performance.now() - t0) / REAL).toFixed(1)} ms a text, batches of 64)`);
-      const labelled = JSON.parse(readFileSync(join(import.meta.dirname, '../../../bench/search/labelled.json'), 'utf8')) as {
+      notes.push(
+        `embedding ${REAL} real summaries with USE-lite: ${((performance.now() - t0) / 1000).toFixed(1)} s (${((performance.now() - t0) / REAL).toFixed(1)} ms a text, batches of 64)`,
+      );
+      const labelled = JSON.parse(
+        readFileSync(join(import.meta.dirname, '../../../bench/search/labelled.json'), 'utf8'),
+      ) as {
         queries: { q: string }[];
       };
       const queries = await embedder.embed(labelled.queries.slice(0, QUERIES).map((q) => q.q));
@@ -122,13 +142,15 @@ export const searchGroup: BenchGroup = {
         cases.push({
           name: `exact-${size}`,
           run: async () => {
-            if (set.topK(next(), K, undefined, true).hits.length !== K) throw new Error('exact search lost results');
+            if (set.topK(next(), K, undefined, true).hits.length !== K)
+              throw new Error('exact search lost results');
           },
         });
         cases.push({
           name: `ann-${size}`,
           run: async () => {
-            if (index.searchKnn(Array.from(next()), K).neighbors.length !== K) throw new Error('ANN lost results');
+            if (index.searchKnn(Array.from(next()), K).neighbors.length !== K)
+              throw new Error('ANN lost results');
           },
         });
       }

@@ -60,7 +60,12 @@ async function embedded(): Promise<void> {
     'every entry embedded',
     () => {
       const v = verify();
-      return v.search !== undefined && v.search.model !== null && v.search.queued === 0 && v.search.indexed === v.size;
+      return (
+        v.search !== undefined &&
+        v.search.model !== null &&
+        v.search.queued === 0 &&
+        v.search.indexed === v.size
+      );
     },
     120_000,
     500,
@@ -78,7 +83,14 @@ function appendWhileStopped(summaries: string[]): number[] {
   const log = AuditLog.open(join(sb.dataDir, 'audit', 'audit.sqlite'), { writerThread: false });
   try {
     return log
-      .appendMany(summaries.map((summary) => ({ kind: 'plan' as const, actor: { uid: 0, subject: 'core' }, plugin: null, summary })))
+      .appendMany(
+        summaries.map((summary) => ({
+          kind: 'plan' as const,
+          actor: { uid: 0, subject: 'core' },
+          plugin: null,
+          summary,
+        })),
+      )
       .map((e) => e.seq);
   } finally {
     log.close();
@@ -178,9 +190,17 @@ describe('audit search through the CLI against a real core', () => {
     // 51830 (e03) and 51821 alone never match "51820"
     expect(seqs).not.toContain(seqOf.get('e03'));
     for (const x of r.results) expect(x.entry.summary).toMatch(/(^|[^0-9])51820([^0-9]|$)/);
-    expect(search('vi101').results.map((x) => x.seq).sort()).toEqual([seqOf.get('e09'), seqOf.get('e10')].sort());
+    expect(
+      search('vi101')
+        .results.map((x) => x.seq)
+        .sort(),
+    ).toEqual([seqOf.get('e09'), seqOf.get('e10')].sort());
     // a filter applies to the semantic side too: no plan entry is of kind apply
-    expect(search('when did we open the VPN port?', '--kind', 'apply').results.every((x) => x.entry.kind === 'apply')).toBe(true);
+    expect(
+      search('when did we open the VPN port?', '--kind', 'apply').results.every(
+        (x) => x.entry.kind === 'apply',
+      ),
+    ).toBe(true);
     expect(search('51820', '--kind', 'auth-denied').results).toEqual([]);
     expect(search('51820', '--until', '2000-01-01T00:00:00Z').results).toEqual([]);
     expect(search('51820', '--since', '2000-01-01T00:00:00Z').results.length).toBe(2);
@@ -190,7 +210,10 @@ describe('audit search through the CLI against a real core', () => {
     const doc = writeDocument(
       base,
       'wg.json',
-      JSON.stringify({ version: 1, plugins: { wgsecret: { interfaces: { wg7: { listen_port: 51999, private_key: SECRET } } } } }),
+      JSON.stringify({
+        version: 1,
+        plugins: { wgsecret: { interfaces: { wg7: { listen_port: 51999, private_key: SECRET } } } },
+      }),
     );
     const plan = sb.cli(['plan', doc, '--json']);
     expect(plan.code, plan.stderr).toBe(2);
@@ -207,7 +230,9 @@ describe('audit search through the CLI against a real core', () => {
     expect(sql(`SELECT count(*) FROM docs_fts WHERE docs_fts MATCH '"${SECRET}"'`)).toBe('0');
     expect(search(SECRET).results).toEqual([]);
     // the stored vector is USE-lite's embedding of the redacted summary: that text, no other, was its input
-    const hex = sql(`SELECT hex(vec) FROM vectors WHERE seq = ${found?.seq ?? -1} AND model = '${modelOfCore()}'`);
+    const hex = sql(
+      `SELECT hex(vec) FROM vectors WHERE seq = ${found?.seq ?? -1} AND model = '${modelOfCore()}'`,
+    );
     const stored = vectorOfHex(hex);
     const [ofSummary] = await use.embed([found?.entry.summary ?? '']);
     const [withSecret] = await use.embed([`${found?.entry.summary ?? ''} ${SECRET}`]);
@@ -229,7 +254,8 @@ describe('audit search through the CLI against a real core', () => {
     await stopCore();
     const backlog = Array.from(
       { length: 240 },
-      (_, i) => `plan ${(i * 7919).toString(16).padStart(12, '0')}: 1 change(s): lxc vi${200 + i}: memory ${512 * (1 + (i % 4))} → ${1024 * (1 + (i % 3))}`,
+      (_, i) =>
+        `plan ${(i * 7919).toString(16).padStart(12, '0')}: 1 change(s): lxc vi${200 + i}: memory ${512 * (1 + (i % 4))} → ${1024 * (1 + (i % 3))}`,
     );
     appendWhileStopped(backlog);
     const model = modelOfCore();
@@ -260,7 +286,9 @@ describe('audit search through the CLI against a real core', () => {
     }
     await embedded();
     expect(sql(`SELECT count(*) FROM vectors WHERE model = '${model}'`)).toBe(String(v.size));
-    expect(sql('SELECT count(*) FROM (SELECT seq FROM vectors GROUP BY seq, model HAVING count(*) > 1)')).toBe('0');
+    expect(
+      sql('SELECT count(*) FROM (SELECT seq FROM vectors GROUP BY seq, model HAVING count(*) > 1)'),
+    ).toBe('0');
   }, 240_000);
 
   it('a model change re-embeds every entry, never mixes two models, and leaves the checkpoint roots as they were', async () => {
@@ -300,7 +328,15 @@ describe('audit search through the CLI against a real core', () => {
     // history untouched: the first entries of the export still hash to model A's checkpoint root
     const exported = join(base, 'export.jsonl');
     writeFileSync(exported, sb.cli(['audit', 'export']).stdout);
-    const iv = cliJson<{ ok: boolean; root: string }>(['audit', 'import-verify', exported, '--checkpoint', cpFile, '--key', key]);
+    const iv = cliJson<{ ok: boolean; root: string }>([
+      'audit',
+      'import-verify',
+      exported,
+      '--checkpoint',
+      cpFile,
+      '--key',
+      key,
+    ]);
     expect(iv).toMatchObject({ ok: true, root: before.root });
     expect(verify().ok).toBe(true);
   }, 240_000);

@@ -11,7 +11,9 @@ const int = (what: string) => (v: string) => {
 /** `op-dbus audit search "<query>"`: hybrid search over the audit log, each result with how to prove it. */
 export function auditSearchCommand(): Command {
   return new Command('search')
-    .description('search the audit log by words and by meaning (BM25 and embeddings fused); identifiers match exactly')
+    .description(
+      'search the audit log by words and by meaning (BM25 and embeddings fused); identifiers match exactly',
+    )
     .argument('<query>', 'what to look for, e.g. "when did we open the VPN port?" or "51820"')
     .option('--since <time>', 'only entries at or after this time (ISO 8601)')
     .option('--until <time>', 'only entries before this time (ISO 8601)')
@@ -65,7 +67,8 @@ const part = (x: number | null): string => (x === null ? '  -  ' : x.toFixed(3))
 /** The results for a person: score and its parts, the entry, and the command that proves it. */
 export function searchText(r: AuditSearchResponse): string {
   const lines: string[] = [];
-  const model = r.model === null ? 'no embedder (lexical only)' : `${r.model.name} ${r.model.id.slice(0, 12)}`;
+  const model =
+    r.model === null ? 'no embedder (lexical only)' : `${r.model.name} ${r.model.id.slice(0, 12)}`;
   lines.push(
     `${r.results.length} result(s) of ${r.size} entries; semantic: ${model}, ${r.method}${
       r.queued > 0 ? `, ${r.queued} not embedded yet` : ''

@@ -150,8 +150,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     // refusals are audited, repeats of one kind counted into one entry a minute (any bus user can be refused)
     const denials = new DenialAggregator(
       ({ actor, summary }) =>
-        void appended(audit.appendQueued({ kind: 'auth-denied', actor, plugin: null, summary }))
-          .catch((e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`)),
+        void appended(audit.appendQueued({ kind: 'auth-denied', actor, plugin: null, summary })).catch(
+          (e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`),
+        ),
     );
     const service = new Manager1Service({
       bus: serviceBus ?? bus,
@@ -207,7 +208,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       (embedder) => {
         if (embedder === undefined) return undefined;
         search.useEmbedder(embedder);
-        log(`audit search: ${embedder.model.label} (${embedder.model.id.slice(0, 12)}), in the core's process`);
+        log(
+          `audit search: ${embedder.model.label} (${embedder.model.id.slice(0, 12)}), in the core's process`,
+        );
         return embedder;
       },
       (e: unknown) => {

@@ -1,4 +1,9 @@
-import { REDACTED_VALUE, type Change, type PluginDiff, type ResourceDiff } from '../../common/contract/index.js';
+import {
+  REDACTED_VALUE,
+  type Change,
+  type PluginDiff,
+  type ResourceDiff,
+} from '../../common/contract/index.js';
 
 /** Longest value shown in a summary; longer ones are cut with an ellipsis (the payload keeps them whole). */
 const VALUE_MAX = 48;

@@ -50,7 +50,9 @@ export class AuditSearch {
     this.embedder = embedder;
     this.index.useModel(embedder.model);
     if (before !== undefined && before !== embedder.model.id) {
-      this.log(`audit search: model ${embedder.model.name} (${embedder.model.id.slice(0, 12)}) replaces ${before.slice(0, 12)}; re-embedding`);
+      this.log(
+        `audit search: model ${embedder.model.name} (${embedder.model.id.slice(0, 12)}) replaces ${before.slice(0, 12)}; re-embedding`,
+      );
     }
     this.notify();
   }
@@ -137,7 +139,10 @@ export class AuditSearch {
         {
           seq: r.seq,
           score: round(r.score),
-          parts: { lexical: r.lexical === null ? null : round(r.lexical), semantic: r.semantic === null ? null : round(r.semantic) },
+          parts: {
+            lexical: r.lexical === null ? null : round(r.lexical),
+            semantic: r.semantic === null ? null : round(r.semantic),
+          },
           entry,
           prove: `op-dbus audit prove ${r.seq}`,
         },
@@ -179,7 +184,10 @@ function round(x: number): number {
 function isoTime(text: string, field: string): string {
   const t = new Date(text);
   if (Number.isNaN(t.getTime())) {
-    throw new OpError('InvalidArgument', `${field}: ${JSON.stringify(text)} is not a date or time (ISO 8601)`);
+    throw new OpError(
+      'InvalidArgument',
+      `${field}: ${JSON.stringify(text)} is not a date or time (ISO 8601)`,
+    );
   }
   return t.toISOString();
 }

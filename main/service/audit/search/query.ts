@@ -36,10 +36,11 @@ export function parseQuery(text: string): ParsedQuery {
  * match nearly every summary by chance. Identifiers and the semantic side are not affected.
  */
 const STOPWORDS: ReadonlySet<string> = new Set(
-  ('a an the of to in on for and or is are was were be been being did do does done we i you he she it they ' +
+  (
+    'a an the of to in on for and or is are was were be been being did do does done we i you he she it they ' +
     'that this these those with at by from as when what which who whom how why where our my your their its ' +
-    'any some there here has have had me us them about into than then so if not no yes can could would should')
-    .split(' '),
+    'any some there here has have had me us them about into than then so if not no yes can could would should'
+  ).split(' '),
 );
 
 /** The words BM25 looks for: the content words, or every word of a query made only of function words. */
@@ -61,7 +62,16 @@ export function wordMatch(word: string): string {
 
 /** An FTS5 expression matching every identifier as a phrase of its words (then checked exactly by `containsExactly`). */
 export function allIdentifiersMatch(identifiers: readonly string[]): string {
-  return identifiers.map((id) => quoted(id.split(/[^\p{L}\p{N}]+/u).filter(Boolean).join(' '))).join(' AND ');
+  return identifiers
+    .map((id) =>
+      quoted(
+        id
+          .split(/[^\p{L}\p{N}]+/u)
+          .filter(Boolean)
+          .join(' '),
+      ),
+    )
+    .join(' AND ');
 }
 
 /** Whether the text holds the identifier as a whole token (case-insensitive), not inside a longer one. */
@@ -70,7 +80,11 @@ export function containsExactly(text: string, identifier: string): boolean {
   for (let at = lower.indexOf(identifier); at >= 0; at = lower.indexOf(identifier, at + 1)) {
     const before = lower.slice(0, at);
     const after = lower.slice(at + identifier.length);
-    if (!/[\p{L}\p{N}]$/u.test(before) && !/^[\p{L}\p{N}]/u.test(after) && !/^[._:/@-][\p{L}\p{N}]/u.test(after)) {
+    if (
+      !/[\p{L}\p{N}]$/u.test(before) &&
+      !/^[\p{L}\p{N}]/u.test(after) &&
+      !/^[._:/@-][\p{L}\p{N}]/u.test(after)
+    ) {
       return true;
     }
   }

@@ -12,7 +12,9 @@ import { evaluate, parseLabelledSet, type EvalReport } from './search-eval.js';
  */
 export function searchEvalCommand(): Command {
   return new Command('search-eval')
-    .description('measure search quality on a labelled set (local, on a scratch log): recall@1, recall@5, MRR')
+    .description(
+      'measure search quality on a labelled set (local, on a scratch log): recall@1, recall@5, MRR',
+    )
     .argument('<file>', 'JSON: {"entries": {"<id>": "<summary>"}, "queries": [{"q", "kind", "want"}]}')
     .option('--json', 'machine-readable output')
     .action(async (file: string, o: { json?: boolean }) => {
@@ -20,9 +22,13 @@ export function searchEvalCommand(): Command {
       try {
         value = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
       } catch (e) {
-        throw new OpError('InvalidArgument', `cannot read the labelled set: ${e instanceof Error ? e.message : String(e)}`, {
-          file,
-        });
+        throw new OpError(
+          'InvalidArgument',
+          `cannot read the labelled set: ${e instanceof Error ? e.message : String(e)}`,
+          {
+            file,
+          },
+        );
       }
       const set = parseLabelledSet(value, file);
       const embedders: Embedder[] = [];
@@ -31,7 +37,9 @@ export function searchEvalCommand(): Command {
       try {
         const { report } = await evaluate(set, embedders);
         process.stdout.write(
-          o.json === true ? printableJson(JSON.stringify(report, null, 2)) + '\n' : printable(reportText(report), 'lines') + '\n',
+          o.json === true
+            ? printableJson(JSON.stringify(report, null, 2)) + '\n'
+            : printable(reportText(report), 'lines') + '\n',
         );
       } finally {
         for (const e of embedders) await e.close();
@@ -49,5 +57,12 @@ export function reportText(r: EvalReport): string {
     }
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

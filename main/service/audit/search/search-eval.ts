@@ -49,10 +49,14 @@ export function parseLabelledSet(value: unknown, file: string): LabelledSet {
   for (const [i, q] of r.data.queries.entries()) {
     for (const [j, id] of q.want.entries()) {
       if (!Object.hasOwn(r.data.entries, id)) {
-        throw new OpError('InvalidArgument', `labelled set: query ${i} wants entry ${JSON.stringify(id)}, which entries lacks`, {
-          file,
-          pointer: `/queries/${i}/want/${j}`,
-        });
+        throw new OpError(
+          'InvalidArgument',
+          `labelled set: query ${i} wants entry ${JSON.stringify(id)}, which entries lacks`,
+          {
+            file,
+            pointer: `/queries/${i}/want/${j}`,
+          },
+        );
       }
     }
   }
@@ -86,7 +90,9 @@ export async function evaluate(
       );
       appended.forEach((e, i) => idOf.set(e.seq, ids[i] as string));
       index.catchUp(log);
-      const queries = (opts.only ?? set.queries.map((_, i) => i)).map((i) => set.queries[i]).filter((q) => q !== undefined);
+      const queries = (opts.only ?? set.queries.map((_, i) => i))
+        .map((i) => set.queries[i])
+        .filter((q) => q !== undefined);
       const rankings: Rankings = {};
       const rank = (name: string, run: (q: string) => number[]): void => {
         rankings[name] = queries.map((q) => run(q.q).map((seq) => idOf.get(seq) ?? ''));
@@ -99,7 +105,10 @@ export async function evaluate(
         const texts = ids.map((id) => set.entries[id] as string);
         const vectors: Float32Array[] = [];
         for (let i = 0; i < texts.length; i += 64) vectors.push(...(await e.embed(texts.slice(i, i + 64))));
-        index.putVectors(e.model.id, appended.map((a, i) => ({ seq: a.seq, vec: vectors[i] as Float32Array })));
+        index.putVectors(
+          e.model.id,
+          appended.map((a, i) => ({ seq: a.seq, vec: vectors[i] as Float32Array })),
+        );
         const qv = await e.embed(queries.map((q) => q.q));
         queryVectors.set(e.model.id, qv);
         rank(e.model.name, (q) => {
@@ -113,7 +122,9 @@ export async function evaluate(
         const qv = queryVectors.get(first.model.id) ?? [];
         rank('hybrid', (q) => {
           const i = queries.findIndex((x) => x.q === q);
-          return index.search(q, qv[i], {}, RANKED, 'hybrid', opts.weight ?? SEMANTIC_WEIGHT).results.map((r) => r.seq);
+          return index
+            .search(q, qv[i], {}, RANKED, 'hybrid', opts.weight ?? SEMANTIC_WEIGHT)
+            .results.map((r) => r.seq);
         });
         // the bench's weight search: the fusion at each weight, from the same vectors
         for (const w of opts.weights ?? []) {
@@ -127,7 +138,9 @@ export async function evaluate(
       for (const [name, ranked] of Object.entries(rankings)) {
         const group = (kind?: 'lexical' | 'paraphrase'): Metrics =>
           metrics(
-            queries.flatMap((q, i) => (kind === undefined || q.kind === kind ? [{ want: q.want, got: ranked[i] ?? [] }] : [])),
+            queries.flatMap((q, i) =>
+              kind === undefined || q.kind === kind ? [{ want: q.want, got: ranked[i] ?? [] }] : [],
+            ),
           );
         methods[name] = { lexical: group('lexical'), paraphrase: group('paraphrase'), all: group() };
       }
@@ -145,8 +158,10 @@ export async function evaluate(
 export function metrics(rows: readonly { want: readonly string[]; got: readonly string[] }[]): Metrics {
   if (rows.length === 0) return { 'recall@1': 0, 'recall@5': 0, mrr: 0 };
   const recall = (k: number): number =>
-    rows.reduce((sum, r) => sum + r.want.filter((w) => r.got.slice(0, k).includes(w)).length / r.want.length, 0) /
-    rows.length;
+    rows.reduce(
+      (sum, r) => sum + r.want.filter((w) => r.got.slice(0, k).includes(w)).length / r.want.length,
+      0,
+    ) / rows.length;
   const mrr =
     rows.reduce((sum, r) => {
       const at = r.got.findIndex((g) => r.want.includes(g));

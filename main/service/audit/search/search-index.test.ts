@@ -63,9 +63,12 @@ describe('the labelled set (bench/search/labelled.json)', () => {
     const paraphrases = labelled.queries.filter((q) => q.kind === 'paraphrase');
     expect(paraphrases.length * 2).toBeGreaterThanOrEqual(labelled.queries.length);
     // words as the index splits them; two words are "the same" when equal or one stems into the other
-    const stop = new Set('the a an of to in on for and or is was were be did do we it its their his her that this with at by from as when what which who how our my there has had can now may only another any'.split(' '));
-    const words = (t: string): string[] =>
-      parseQuery(t).words.filter((w) => !stop.has(w) && w.length > 1);
+    const stop = new Set(
+      'the a an of to in on for and or is was were be did do we it its their his her that this with at by from as when what which who how our my there has had can now may only another any'.split(
+        ' ',
+      ),
+    );
+    const words = (t: string): string[] => parseQuery(t).words.filter((w) => !stop.has(w) && w.length > 1);
     const same = (a: string, b: string): boolean => {
       if (a === b) return true;
       const [s, l] = a.length <= b.length ? [a, b] : [b, a];
@@ -95,8 +98,15 @@ describe('summaries', () => {
             action: 'modify',
             changes: [
               { path: '/plugins/wireguard/interfaces/wg0/listen_port', before: 51820, after: 51821 },
-              { path: '/plugins/wireguard/interfaces/wg0/peers/laptop-carol', after: { allowed_ips: ['10.0.0.2/32'] } },
-              { path: '/plugins/wireguard/interfaces/wg0/private_key', before: '«redacted»', after: '«redacted»' },
+              {
+                path: '/plugins/wireguard/interfaces/wg0/peers/laptop-carol',
+                after: { allowed_ips: ['10.0.0.2/32'] },
+              },
+              {
+                path: '/plugins/wireguard/interfaces/wg0/private_key',
+                before: '«redacted»',
+                after: '«redacted»',
+              },
             ],
           },
           { id: 'wg1', action: 'delete', changes: [] },
@@ -131,14 +141,20 @@ describe('the index beside the chain', () => {
     let s = await indexed(file);
     const first = s.index.status();
     expect(first).toMatchObject({ indexed: log.head().size, queued: 0, vectors: log.head().size });
-    const answer = (await s.search({ query: 'a mobile handset lost its tunnel access', limit: 5 })).results.map((r) => r.seq);
+    const answer = (
+      await s.search({ query: 'a mobile handset lost its tunnel access', limit: 5 })
+    ).results.map((r) => r.seq);
     await s.stop();
     // deleted
     for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
     s = await indexed(file);
     expect(s.index.rebuilt).toMatch(/no search index yet/);
     expect(s.index.status()).toEqual(first);
-    expect((await s.search({ query: 'a mobile handset lost its tunnel access', limit: 5 })).results.map((r) => r.seq)).toEqual(answer);
+    expect(
+      (await s.search({ query: 'a mobile handset lost its tunnel access', limit: 5 })).results.map(
+        (r) => r.seq,
+      ),
+    ).toEqual(answer);
     await s.stop();
     // damaged: garbage over the file's pages
     const bytes = readFileSync(file);
@@ -161,7 +177,10 @@ describe('the index beside the chain', () => {
     // a vector lost, another damaged (wrong length), a row's text changed behind the index's back
     sqlite3(file, `DELETE FROM vectors WHERE seq = 3 AND model = '${model}'`);
     sqlite3(file, `UPDATE vectors SET vec = x'00ff' WHERE seq = 4 AND model = '${model}'`);
-    sqlite3(file, "INSERT INTO docs_fts(docs_fts, rowid, text) SELECT 'delete', seq, text FROM docs WHERE seq = 5");
+    sqlite3(
+      file,
+      "INSERT INTO docs_fts(docs_fts, rowid, text) SELECT 'delete', seq, text FROM docs WHERE seq = 5",
+    );
     sqlite3(file, "UPDATE docs SET text = 'nothing happened' WHERE seq = 5");
     sqlite3(file, "INSERT INTO docs_fts(rowid, text) VALUES (5, 'nothing happened')");
     const again = new AuditSearch(SearchIndex.open(file), log);
@@ -177,7 +196,9 @@ describe('the index beside the chain', () => {
       again.useEmbedder(use);
       await again.waitIdle();
       expect(again.index.status()).toMatchObject({ queued: 0, vectors: log.head().size });
-      expect(sqlite3(file, 'SELECT count(*) FROM (SELECT 1 FROM vectors GROUP BY seq, model HAVING count(*) > 1)')).toBe('0');
+      expect(
+        sqlite3(file, 'SELECT count(*) FROM (SELECT 1 FROM vectors GROUP BY seq, model HAVING count(*) > 1)'),
+      ).toBe('0');
     } finally {
       await again.stop();
     }
@@ -187,7 +208,10 @@ describe('the index beside the chain', () => {
     const db = new Database(join(dir, 'audit.sqlite'), { readonly: true });
     await db.backup(copy);
     db.close();
-    sqlite3(copy, "UPDATE entries SET body = replace(body, 'telnet', 'ssh'), summary = replace(summary, 'telnet', 'ssh') WHERE summary LIKE '%telnet%'");
+    sqlite3(
+      copy,
+      "UPDATE entries SET body = replace(body, 'telnet', 'ssh'), summary = replace(summary, 'telnet', 'ssh') WHERE summary LIKE '%telnet%'",
+    );
     const tampered = AuditLog.open(copy, { writerThread: false, payloadDir: join(dir, 'payloads-copy') });
     try {
       const verdict = tampered.verify();
@@ -205,13 +229,16 @@ describe('the ANN path', () => {
     const real = await use.embed(texts);
     // structured vectors: real ones plus small noise (the bench's method)
     let seed = 7;
-    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const set = new VectorSet(512, 3000, 1000);
     for (let i = 0; i < 3000; i++) {
       const base = real[i % real.length] as Float32Array;
       const v = base.map((x) => x + (rand() - 0.5) * 0.03);
       const n = Math.hypot(...v);
-      set.add(i, v.map((x) => x / n));
+      set.add(
+        i,
+        v.map((x) => x / n),
+      );
     }
     const queries = await use.embed(labelled.queries.slice(0, 20).map((q) => q.q));
     let found = 0;
@@ -226,4 +253,3 @@ describe('the ANN path', () => {
     expect(found / (10 * queries.length)).toBeGreaterThanOrEqual(0.95);
   }, 60_000);
 });
-

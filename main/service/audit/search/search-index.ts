@@ -6,8 +6,15 @@ import type { AuditKind, AuditListEntry } from '../../../common/contract/payload
 import { leafHashHexOfText } from '../../../common/transparency/rfc6962.js';
 import { errorText, parseBody } from '../entry.js';
 import { fuse, SEMANTIC_WEIGHT } from './fusion.js';
-import { allIdentifiersMatch, anyWordMatch, containsExactly, contentWords, parseQuery, wordMatch } from './query.js';
-import { VectorSet, type Hit } from './vector-set.js';
+import {
+  allIdentifiersMatch,
+  anyWordMatch,
+  containsExactly,
+  contentWords,
+  parseQuery,
+  wordMatch,
+} from './query.js';
+import { VectorSet } from './vector-set.js';
 
 const SCHEMA_VERSION = '1';
 /** Candidates taken from each side before fusion. */
@@ -346,7 +353,11 @@ export class SearchIndex {
       for (const h of found.hits) semantic.set(h.seq, h.score);
     }
     const candidates = new Set<number>(
-      mode === 'lexical' ? lexical.keys() : mode === 'semantic' ? semantic.keys() : [...lexical.keys(), ...semantic.keys()],
+      mode === 'lexical'
+        ? lexical.keys()
+        : mode === 'semantic'
+          ? semantic.keys()
+          : [...lexical.keys(), ...semantic.keys()],
     );
     // cosines of one answer lie close together (0.2-0.6 for USE-lite): spread them over 0..1 between the
     // semantic candidates' lowest and highest, as BM25 is scaled by its best
@@ -364,7 +375,8 @@ export class SearchIndex {
       const sem =
         semantic.get(seq) ??
         (queryVec !== undefined && mode !== 'lexical' ? (vectors?.scoreOf(seq, queryVec) ?? null) : null);
-      const score = mode === 'lexical' ? (lex ?? 0) : mode === 'semantic' ? (sem ?? 0) : fuse(lex, spread(sem), weight);
+      const score =
+        mode === 'lexical' ? (lex ?? 0) : mode === 'semantic' ? (sem ?? 0) : fuse(lex, spread(sem), weight);
       results.push({ seq, score, lexical: lex, semantic: sem });
     }
     results.sort((a, b) => b.score - a.score || b.seq - a.seq);
@@ -417,7 +429,9 @@ export class SearchIndex {
   }
 
   private clear(): void {
-    this.db.exec("DELETE FROM vectors; DELETE FROM docs; INSERT INTO docs_fts(docs_fts) VALUES('delete-all');");
+    this.db.exec(
+      "DELETE FROM vectors; DELETE FROM docs; INSERT INTO docs_fts(docs_fts) VALUES('delete-all');",
+    );
     if (this.active !== undefined) this.useModel(this.active);
   }
 }
@@ -446,7 +460,10 @@ function openDb(file: string): Database.Database {
     if (check !== 'ok') throw new Error(`quick_check: ${String(check)}`);
     db.exec(SCHEMA_SQL);
     db.prepare("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)").run(SCHEMA_VERSION);
-    const version = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
+    const version = db
+      .prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'")
+      .pluck()
+      .get();
     if (version !== SCHEMA_VERSION) throw new Error(`schema version ${version ?? '(none)'}`);
     // the FTS index agrees with its rows (a damaged shadow table is caught here, not mid-search)
     db.exec("INSERT INTO docs_fts(docs_fts, rank) VALUES('integrity-check', 1)");

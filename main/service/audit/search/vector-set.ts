@@ -150,7 +150,8 @@ export class VectorSet {
     }
     const index = this.hnsw;
     if (this.indexed < this.count) {
-      if (index.getMaxElements() < this.count) index.resizeIndex(Math.max(this.count, index.getMaxElements() * 2));
+      if (index.getMaxElements() < this.count)
+        index.resizeIndex(Math.max(this.count, index.getMaxElements() * 2));
       const point: number[] = new Array<number>(this.dims);
       for (let row = this.indexed; row < this.count; row++) {
         const base = row * this.dims;
