@@ -10,6 +10,7 @@ import { lxcGroup } from './groups/lxc.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
 import { openflowApplyGroup, openflowGroup } from './groups/openflow.js';
+import { searchGroup } from './groups/search.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
 import { storageZstdGroup } from './groups/storage-zstd.js';
 import { wireguardGroup } from './groups/wireguard.js';
@@ -38,6 +39,7 @@ const GROUPS: BenchGroup[] = [
   embedGroup,
   openflowGroup,
   openflowApplyGroup,
+  searchGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

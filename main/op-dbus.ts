@@ -8,6 +8,7 @@ import { clientCommands } from './client/cli/commands.js';
 import { EXIT } from './client/cli/io.js';
 import { sandboxCommand } from './devhost/command.js';
 import { coreCommand } from './service/core/core-command.js';
+import { searchEvalCommand } from './service/audit/search/search-eval-command.js';
 
 // The one program that composes every side: the client's commands, the core (`op-dbus core`) and the
 // development host (`op-dbus sandbox`). Nothing else may import across those sides (eslint.config.mjs).
@@ -25,6 +26,8 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(printable(s, 'lines')) });
   program.addCommand(coreCommand());
   clientCommands(program);
+  // runs locally on a scratch log, so it is the service's code under the client's `audit` command
+  program.commands.find((c) => c.name() === 'audit')?.addCommand(searchEvalCommand());
   program.addCommand(sandboxCommand([...selfCommand(), 'core']));
   return program;
 }

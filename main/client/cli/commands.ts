@@ -5,6 +5,7 @@ import { printable, printableJson } from '../../common/text/printable.js';
 import { readTopology, topologyJson, topologyText, type Topology } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
 import { modelCommand } from './model-commands.js';
+import { auditSearchCommand } from './search-commands.js';
 import { readDocument } from './document-file.js';
 import { lxcCommand } from './lxc-commands.js';
 import { EXIT, print, withClient, writeText, type JsonFlag } from './io.js';
@@ -244,7 +245,7 @@ export function clientCommands(program: Command): void {
       print(o.json, topologyJson(t), topologyText(t));
     });
 
-  program.addCommand(auditCommand());
+  program.addCommand(auditCommand().addCommand(auditSearchCommand()));
   program.addCommand(lxcCommand());
   program.addCommand(wireguardCommand());
   program.addCommand(modelCommand());

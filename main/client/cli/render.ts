@@ -109,8 +109,13 @@ export function auditListText(r: AuditListResponse): string {
 }
 
 export function auditVerifyText(r: AuditVerifyResponse): string {
-  if (r.ok) return `Audit log intact: ${r.size} entries, head ${r.head}`;
-  return `AUDIT LOG DAMAGED at entry ${r.firstBad?.seq ?? '?'}: ${r.firstBad?.reason ?? 'unknown'} (${r.size} entries)`;
+  const verdict = r.ok
+    ? `Audit log intact: ${r.size} entries, head ${r.head}`
+    : `AUDIT LOG DAMAGED at entry ${r.firstBad?.seq ?? '?'}: ${r.firstBad?.reason ?? 'unknown'} (${r.size} entries)`;
+  const s = r.search;
+  if (s === undefined) return verdict;
+  // the index beside the chain: a missing vector is queued work, never a damaged entry
+  return `${verdict}\nSearch index (beside the chain, not hashed): ${s.indexed} entries indexed, ${s.vectors} with a vector of model ${s.model?.slice(0, 12) ?? '(none)'}, ${s.queued} queued${s.stale > 0 ? `, ${s.stale} stale row(s) indexed again from the chain` : ''}`;
 }
 
 const gib = (kb: number): string => `${(kb / 1024 / 1024).toFixed(1)} GiB`;

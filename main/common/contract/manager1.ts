@@ -19,6 +19,8 @@ import {
   AuditPayloadResponse,
   AuditProveRequest,
   AuditProveResponse,
+  AuditSearchRequest,
+  AuditSearchResponse,
   Plan,
   CancelRequest,
   CancelResponse,
@@ -105,6 +107,7 @@ export const Manager1 = {
   Models: method(ModelsRequest, ModelsResponse, 'read'),
   ModelUse: method(ModelUseRequest, ModelUseResponse, 'manage-models'),
   ModelInfo: method(ModelInfoRequest, ModelInfoResponse, 'read'),
+  AuditSearch: method(AuditSearchRequest, AuditSearchResponse, 'read'),
 } as const;
 
 export type MethodName = keyof typeof Manager1;

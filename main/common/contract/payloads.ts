@@ -295,6 +295,21 @@ export const AuditVerifyResponse = z.object({
   size: z.number().int(),
   head: z.string(),
   firstBad: z.object({ seq: z.number().int(), reason: z.string() }).optional(),
+  /**
+   * The search index beside the chain (outside the leaf hashes): how many entries it holds, how many have a
+   * vector under the active model, how many are queued for one, and rows that disagreed with the chain
+   * (re-indexed from it). A missing vector is never a bad entry: the chain's verdict is ok/firstBad.
+   */
+  search: z
+    .object({
+      model: z.string().nullable(),
+      entries: z.number().int(),
+      indexed: z.number().int(),
+      vectors: z.number().int(),
+      queued: z.number().int(),
+      stale: z.number().int(),
+    })
+    .optional(),
 });
 export type AuditVerifyResponse = z.infer<typeof AuditVerifyResponse>;
 
@@ -362,6 +377,53 @@ export const AuditPayloadResponse = z.object({
   reason: z.string().optional(),
 });
 export type AuditPayloadResponse = z.infer<typeof AuditPayloadResponse>;
+
+/** Hybrid search over the audit log (BM25 over the summaries fused with embedding similarity), with the list's filters. */
+export const AuditSearchRequest = z
+  .object({
+    query: z.string().min(1).max(1000),
+    limit: z.number().int().min(1).max(200).optional(),
+    /** Only entries at or after this time (ISO 8601). */
+    since: z.string().max(64).optional(),
+    /** Only entries before this time (ISO 8601). */
+    until: z.string().max(64).optional(),
+    kind: AuditKind.optional(),
+    plugin: z.string().max(200).optional(),
+    /** Only entries of this caller uid. */
+    actor: z.number().int().optional(),
+    /** hybrid (default), or one side alone: lexical (BM25) or semantic (the active embedder). */
+    mode: z.enum(['hybrid', 'lexical', 'semantic']).optional(),
+  })
+  .strict();
+export type AuditSearchRequest = z.infer<typeof AuditSearchRequest>;
+export const AuditSearchResult = z.object({
+  seq: z.number().int(),
+  /** The fused score (higher is better); its parts are the normalised lexical and semantic scores. */
+  score: z.number(),
+  parts: z.object({
+    /** BM25 of the summary, scaled to 0..1 within this answer; null when the words did not match it. */
+    lexical: z.number().nullable(),
+    /** Cosine similarity of the query and the entry under the active model; null when it has no vector yet. */
+    semantic: z.number().nullable(),
+  }),
+  entry: AuditListEntry,
+  /** How to prove the entry is in the log: the command that prints its inclusion proof. */
+  prove: z.string(),
+});
+export type AuditSearchResult = z.infer<typeof AuditSearchResult>;
+export const AuditSearchResponse = z.object({
+  results: z.array(AuditSearchResult),
+  /** The model whose vectors (and only whose) the semantic part used; null when no embedder runs. */
+  model: z.object({ id: z.string(), name: z.string(), label: z.string() }).nullable(),
+  /** exact: every vector scored; ann: the HNSW index (past a size threshold); none: no semantic part. */
+  method: z.enum(['exact', 'ann', 'none']),
+  /** Identifiers of the query (numbers, names with digits or dots) that every result contains exactly. */
+  exact: z.array(z.string()),
+  /** Entries not yet embedded under the active model (they can still match lexically). */
+  queued: z.number().int(),
+  size: z.number().int(),
+});
+export type AuditSearchResponse = z.infer<typeof AuditSearchResponse>;
 
 /** The names of the core's signals (Signals in manager1.ts, which checks that the two lists agree). */
 export const SignalNameSchema = z.enum(['ApplyProgress', 'Metrics']);

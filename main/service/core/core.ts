@@ -4,6 +4,9 @@ import { auditMethods } from '../audit/audit-methods.js';
 import type { Checkpointer } from '../audit/checkpointer.js';
 import { openAudit } from '../audit/layout.js';
 import type { AuditLog } from '../audit/log.js';
+import { AuditSearch } from '../audit/search/audit-search.js';
+import { openSearchEmbedder } from '../audit/search/search-embedder.js';
+import { SearchIndex } from '../audit/search/search-index.js';
 import { describeAuditMechanics, OpError } from '../../common/contract/index.js';
 import { connectBus, connectSystemBus, type MessageBus } from '../../common/dbus/calls.js';
 import { StateEngine } from '../engine/engine.js';
@@ -99,6 +102,23 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       beforeSeq = last.seq;
     }
   });
+  // the search index beside the chain: its own file, rebuilt from the log when missing or damaged
+  let search: AuditSearch;
+  try {
+    const index = SearchIndex.open(join(o.dataDir, 'audit', 'search.sqlite'));
+    if (index.rebuilt !== undefined) log(`audit search: ${index.rebuilt}; indexing the log from entry 0`);
+    search = new AuditSearch(index, opened, log);
+  } catch (e) {
+    checkpointer.stop();
+    audit.close();
+    lock.release();
+    throw e;
+  }
+  const appended = <T>(p: Promise<T>): Promise<T> =>
+    p.then((e) => {
+      search.notify();
+      return e;
+    });
   let bus: MessageBus | undefined;
   let privateBus: PrivateBus | undefined;
   let serviceBus: MessageBus | undefined;
@@ -135,7 +155,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       bus: () => connected,
       log,
       // group commit: entries that arrive together share one transaction; each resolves once committed
-      audit: { record: (entry) => audit.appendQueued(entry) },
+      audit: { record: (entry) => appended(audit.appendQueued(entry)) },
       journal: new ApplyJournal(o.dataDir),
       snapshots: new PluginStateSnapshots(storage),
       dataDir: o.dataDir,
@@ -145,9 +165,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     // refusals are audited, repeats of one kind counted into one entry a minute (any bus user can be refused)
     const denials = new DenialAggregator(
       ({ actor, summary }) =>
-        void audit
-          .appendQueued({ kind: 'auth-denied', actor, plugin: null, summary })
-          .catch((e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`)),
+        void appended(audit.appendQueued({ kind: 'auth-denied', actor, plugin: null, summary })).catch(
+          (e: unknown) => log(`audit: ${e instanceof Error ? e.message : String(e)}`),
+        ),
     );
     const service = new Manager1Service({
       bus: serviceBus ?? bus,
@@ -183,6 +203,11 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         Models: () => embedding.list(),
         ModelUse: (req) => embedding.use(req.model),
         ModelInfo: () => embedding.info(),
+        AuditVerify: async (req) => ({
+          ...(await audit.verifyOffThread(req.checkpoint)),
+          search: search.verify(),
+        }),
+        AuditSearch: (req) => search.search(req),
       },
     });
     // recover before taking the name: clients reach the core only once the host is consistent
@@ -195,6 +220,22 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       writeFileSync(join(o.privateBus.dir, 'address'), `${privateBus.address}\n`, { mode: 0o644 });
     }
     log(`op-dbus core ready on ${servedOn}, data in ${o.dataDir}`);
+    // entries are indexed at once; the embedder loads in the background (lexical search until it is ready)
+    search.notify();
+    const searchEmbedder = openSearchEmbedder(process.env).then(
+      (embedder) => {
+        if (embedder === undefined) return undefined;
+        search.useEmbedder(embedder);
+        log(
+          `audit search: ${embedder.model.label} (${embedder.model.id.slice(0, 12)}), in the core's process`,
+        );
+        return embedder;
+      },
+      (e: unknown) => {
+        log(`audit search: no embedder (${e instanceof Error ? e.message : String(e)}); lexical search only`);
+        return undefined;
+      },
+    );
     // live metrics are pushed as signals: clients listen, nobody polls the core
     const metrics = setInterval(() => {
       try {
@@ -216,6 +257,8 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         connected.disconnect();
         await embedding.close();
         checkpointer.stop();
+        await search.stop();
+        await (await searchEmbedder)?.close();
         audit.close();
         lock.release();
       },
@@ -226,6 +269,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     privateBus?.stop();
     bus?.disconnect();
     checkpointer.stop();
+    await search.stop();
     audit.close();
     lock.release();
     throw e;

@@ -26,6 +26,7 @@ import type { ApplyJournal } from './journal.js';
 import { LastAppliedStore } from './last-applied.js';
 import { PluginCalls, pluginError, type CallOptions } from './plugin-calls.js';
 import { redactAt, redactSecrets } from './redact.js';
+import { describeChanges } from './change-summary.js';
 import type { PluginRegistry, RegisteredPlugin } from './registry.js';
 
 /** Where the engine writes its history: resolves once the entry is committed (group commit batches them). */
@@ -437,7 +438,7 @@ export class StateEngine {
       kind: 'plan',
       actor,
       plugin: sections.size === 1 ? ([...sections.keys()][0] ?? null) : null,
-      summary: `plan ${hash.slice(0, 12)}: ${changes.length === 0 ? 'no changes' : `${changes.length} change(s): ${changes.join(', ')}`}${plan.irreversible.length > 0 ? `; irreversible: ${plan.irreversible.join(', ')}` : ''}`,
+      summary: `plan ${hash.slice(0, 12)}: ${changes.length === 0 ? 'no changes' : `${changes.length} change(s): ${describeChanges(shown)}`}${plan.irreversible.length > 0 ? `; irreversible: ${plan.irreversible.join(', ')}` : ''}`,
       payload: { ...plan, auditSeq: undefined },
       durations: { plan_ms: performance.now() - started },
     });
@@ -638,7 +639,7 @@ export class StateEngine {
       kind: 'apply',
       actor,
       plugin: changing.length === 1 ? (changing[0] ?? null) : null,
-      summary: `apply plan ${plan.hash}: applied and verified (${results.map((r) => `${r.plugin}: ${r.changed} change(s)`).join(', ')})${irreversibleRan.length > 0 ? `; irreversible, confirmed: ${irreversibleRan.join(', ')}` : ''}`,
+      summary: `apply plan ${plan.hash}: applied and verified (${results.map((r) => `${r.plugin}: ${r.changed} change(s)`).join(', ')})${irreversibleRan.length > 0 ? `; irreversible, confirmed: ${irreversibleRan.join(', ')}` : ''}: ${describeChanges(plan.diffs)}`,
       payload: { planId: plan.id, hash: plan.hash, results, confirmedIrreversible: irreversibleRan },
       durations: { apply_ms: performance.now() - started },
     });
