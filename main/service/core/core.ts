@@ -101,6 +101,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     const found = await discoverPlugins({
       builtinDir: o.plugins?.builtinDir ?? builtinPluginDir(),
       pluginPath: o.plugins?.pluginPath ?? pluginPathFromEnv(process.env['OP_DBUS_PLUGIN_PATH']),
+      dataDir: o.dataDir,
     });
     const config = o.config ?? { file: undefined, plugins: {} };
     for (const record of found.plugins) {
@@ -197,6 +198,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         pb?.stop();
         connected.disconnect();
         checkpointer.stop();
+        for (const p of found.plugins) p.isolated?.close();
         audit.close();
         lock.release();
       },

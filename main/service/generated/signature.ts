@@ -167,3 +167,61 @@ export function toJson(value: unknown): unknown {
   for (const [k, v] of Object.entries(o)) out[k] = toJson(v);
   return out;
 }
+
+/**
+ * A JSON value as dbus-next sends it for this type (the reverse of toJson): 64-bit integers as
+ * BigInt, byte arrays as Buffer, dicts from objects. A value of the wrong shape gives a reason.
+ */
+export function fromJson(t: DbusType, value: unknown): { ok: true; value: unknown } | { ok: false; reason: string } {
+  const bad = (what: string): { ok: false; reason: string } => ({ ok: false, reason: `expected ${what} for ${signatureOf(t)}, got ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}` });
+  switch (t.kind) {
+    case 'variant':
+      return { ok: false, reason: 'a variant argument needs a signature: a mapping cannot send one' };
+    case 'array': {
+      if (t.of.kind === 'basic' && t.of.code === 'y' && Array.isArray(value) && value.every((b) => Number.isInteger(b) && (b as number) >= 0 && (b as number) <= 255))
+        return { ok: true, value: Buffer.from(value as number[]) };
+      if (!Array.isArray(value)) return bad('an array');
+      const out: unknown[] = [];
+      for (const v of value) {
+        const r = fromJson(t.of, v);
+        if (!r.ok) return r;
+        out.push(r.value);
+      }
+      return { ok: true, value: out };
+    }
+    case 'dict': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('an object');
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) {
+        const r = fromJson(t.value, v);
+        if (!r.ok) return r;
+        out[k] = r.value;
+      }
+      return { ok: true, value: out };
+    }
+    case 'struct': {
+      if (!Array.isArray(value) || value.length !== t.fields.length) return bad(`an array of ${t.fields.length}`);
+      const out: unknown[] = [];
+      for (const [i, f] of t.fields.entries()) {
+        const r = fromJson(f, value[i]);
+        if (!r.ok) return r;
+        out.push(r.value);
+      }
+      return { ok: true, value: out };
+    }
+    case 'basic': {
+      if (t.code === 'b') return typeof value === 'boolean' ? { ok: true, value } : bad('a boolean');
+      if (t.code === 'd') return typeof value === 'number' ? { ok: true, value } : bad('a number');
+      if (t.code === 's' || t.code === 'o' || t.code === 'g') return typeof value === 'string' ? { ok: true, value } : bad('a string');
+      if (t.code === 'x' || t.code === 't') {
+        if ((typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && /^-?[0-9]{1,20}$/.test(value)))
+          return { ok: true, value: BigInt(value) };
+        return bad('an integer');
+      }
+      const range = INTEGER_RANGES[t.code];
+      if (range !== undefined && typeof value === 'number' && Number.isInteger(value) && value >= range[0] && value <= range[1])
+        return { ok: true, value };
+      return bad('an integer in range');
+    }
+  }
+}
