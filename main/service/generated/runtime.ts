@@ -9,8 +9,8 @@ import {
   type StatePlugin,
   type VerifyResult,
 } from '../../sdk/index.js';
-import type { GeneratedSpec, SpecKey, SpecMethod } from './spec.js';
-import { fromJson, parseSingleType, toJson } from './signature.js';
+import type { GeneratedSpec, SpecKey, SpecMethod } from '../../common/generated/spec.js';
+import { fromJson, parseSingleType, toJson } from '../../common/generated/signature.js';
 
 // The one implementation of every generated plugin: a StatePlugin driven by its spec (spec.ts).
 // Without a mapping it reads the service's properties and changes nothing; with one it writes

@@ -1,15 +1,16 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import type { BusCall, PluginContext, PluginModule, StatePlugin } from '../../sdk/index.js';
 import { generatedPlugin } from '../generated/runtime.js';
-import type { GeneratedSpec } from '../generated/spec.js';
+import type { GeneratedSpec } from '../../common/generated/spec.js';
 import { decode, encode, errorOf, LineReader } from './wire.js';
 
 // The process an isolated plugin runs in (inside bubblewrap, as an unprivileged user, no network,
 // no bus): it reads calls on stdin, answers on fd 3, and reaches the bus only by asking the core,
 // which checks each call against the plugin's permissions and makes it with its own connection.
 
-const out = createWriteStream('', { fd: 3 });
+// libuv streams, not fs streams: a blocking read or write in the thread pool would hold process.exit
+const out = new Socket({ fd: 3, readable: false, writable: true });
 const send = (m: unknown): void => void out.write(encode(m) + '\n');
 
 interface Start {
@@ -110,9 +111,9 @@ const reader = new LineReader(
   },
   () => process.exit(3),
 );
-const input = createReadStream('', { fd: 0, encoding: 'utf8' });
-input.on('data', (chunk) => reader.push(String(chunk)));
-input.on('end', () => process.exit(0));
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => reader.push(String(chunk)));
+process.stdin.on('end', () => process.exit(0));
 plugin.then(
   () => send({ op: 'ready' }),
   (e: unknown) => {

@@ -3,7 +3,7 @@ import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PluginContext, StatePlugin } from '../../sdk/index.js';
-import type { GeneratedSpec } from '../generated/spec.js';
+import type { GeneratedSpec } from '../../common/generated/spec.js';
 import { decode, encode, errorOf, LineReader } from './wire.js';
 
 // An untrusted plugin (community or generated) as a StatePlugin of the core whose every method runs

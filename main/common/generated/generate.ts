@@ -1,5 +1,6 @@
 import { stringify } from 'smol-toml';
-import type { JsonSchema } from '../../sdk/index.js';
+/** A JSON Schema as data (the SDK's JsonSchema). */
+type JsonSchema = Record<string, unknown>;
 import { parseIntrospection, type Introspection } from './introspection.js';
 import { parseMapping, type SemanticMapping } from './mapping.js';
 import { buildSpec, permissionsOf, pluginNameOf, serviceOf, writableKeys, type GeneratedSpec } from './spec.js';

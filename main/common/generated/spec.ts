@@ -1,4 +1,5 @@
-import type { JsonSchema } from '../../sdk/index.js';
+/** A JSON Schema as data (the SDK's JsonSchema). */
+type JsonSchema = Record<string, unknown>;
 import { isStandardInterface, type DbusInterface, type DbusMethod, type Introspection } from './introspection.js';
 import type { DiffStrategy, SemanticMapping, Validation } from './mapping.js';
 import { parseSignature, parseSingleType, schemaOf } from './signature.js';

@@ -1,4 +1,5 @@
-import type { JsonSchema } from '../../sdk/index.js';
+/** A JSON Schema as data (the SDK's JsonSchema). */
+type JsonSchema = Record<string, unknown>;
 
 // D-Bus type signatures (the specification's "Type system") as JSON Schema of the values a plugin
 // reports: every type has one schema, so a generated plugin's section is validated like any other.
