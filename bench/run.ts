@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { auditGroup } from './groups/audit.js';
 import { cacheIndexGroup } from './groups/cache-index.js';
 import { defencesGroup } from './groups/defences.js';
+import { generatedGroup } from './groups/generated.js';
 import { hostnameGroup } from './groups/hostname.js';
 import { lxcGroup } from './groups/lxc.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
@@ -33,6 +34,7 @@ const GROUPS: BenchGroup[] = [
   auditGroup,
   lxcGroup,
   wireguardGroup,
+  generatedGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

@@ -142,7 +142,7 @@ export class StateEngine {
         notes: [],
       });
     }
-    return { plugins: out, refused: [...registry.refused] };
+    return { plugins: out, refused: registry.refused.filter((r) => r.listed === undefined) };
   }
 
   /** The current state of each plugin (or why it is unavailable). */

@@ -106,7 +106,10 @@ const reader = new LineReader(
       const p = pendingBus.get(Number(m['id']));
       pendingBus.delete(Number(m['id']));
       if (m['ok'] === true) p?.resolve(m['value']);
-      else p?.reject(Object.assign(new Error(String((m['error'] as { message?: unknown } | undefined)?.message ?? 'refused')), { code: (m['error'] as { code?: unknown } | undefined)?.code }));
+      else {
+        const e = (m['error'] ?? {}) as { message?: unknown; code?: unknown; where?: unknown };
+        p?.reject(Object.assign(new Error(String(e.message ?? 'refused')), { code: e.code, where: e.where }));
+      }
     }
   },
   () => process.exit(3),

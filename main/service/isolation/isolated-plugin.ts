@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ErrorCode, OpError } from '../../common/contract/index.js';
 import type { PluginContext, StatePlugin } from '../../sdk/index.js';
 import type { GeneratedSpec } from '../../common/generated/spec.js';
 import { decode, encode, errorOf, LineReader } from './wire.js';
@@ -25,6 +26,8 @@ export interface IsolationOptions {
   start: { kind: 'community'; entry: string } | { kind: 'generated'; spec: GeneratedSpec };
   /** Directories the child may read (the plugin's own), bound read-only over its tmpfs /tmp. */
   readable: string[];
+  /** Directories its manifest's [isolation] write names, bound read-write (they must exist). */
+  writable?: string[];
   /** Its own directory to write (created for it, owned by its user). */
   stateDir: string;
   /** Directories hidden from it behind an empty tmpfs (the core's data dir and its keys). */
@@ -53,6 +56,7 @@ export function sandboxArgs(o: IsolationOptions, node = process.execPath): strin
   for (const d of o.readable) args.push('--ro-bind', d, d);
   const main = childMain();
   args.push('--ro-bind', main.replace(/\/main\/service\/isolation\/child-main\.js$/, ''), main.replace(/\/main\/service\/isolation\/child-main\.js$/, ''));
+  for (const d of o.writable ?? []) if (existsSync(d)) args.push('--bind', d, d);
   args.push('--bind', o.stateDir, o.stateDir);
   args.push(
     '--unshare-all',
@@ -176,8 +180,11 @@ export class IsolatedPlugin {
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
-        // the call is abandoned at its deadline or on cancel: its process goes with it, whatever it is doing
+        // the call is abandoned at its deadline or on cancel: it fails with the engine's reason, and
+        // its process goes with it, whatever it is doing
         const reason: unknown = ctx.signal.reason;
+        this.pending.delete(id);
+        reject(reason instanceof Error ? reason : new Error(String(reason)));
         this.kill(`its ${method} was abandoned (${reason instanceof Error ? reason.message : String(reason)})`);
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -206,7 +213,7 @@ export class IsolatedPlugin {
         if (p === undefined) return;
         this.pending.delete(Number(m['id']));
         if (m['ok'] === true) p.resolve(m['value']);
-        else p.reject(new Error(String((m['error'] as { message?: unknown } | undefined)?.message ?? 'failed')));
+        else p.reject(errorFromChild(m['error']));
         return;
       }
       case 'bus':
@@ -267,4 +274,14 @@ export class IsolatedPlugin {
       p.reject(error);
     }
   }
+}
+
+/** An error the child reported: an OpError again when it was one (a refused bus call keeps its where). */
+function errorFromChild(raw: unknown): Error {
+  const e = (typeof raw === 'object' && raw !== null ? raw : {}) as { message?: unknown; code?: unknown; where?: unknown };
+  const message = String(e.message ?? 'failed');
+  const code = ErrorCode.safeParse(e.code);
+  if (code.success && typeof e.where === 'object' && e.where !== null)
+    return new OpError(code.data, message, e.where as ConstructorParameters<typeof OpError>[2]);
+  return new Error(message);
 }

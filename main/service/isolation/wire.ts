@@ -62,10 +62,14 @@ export class LineReader {
 }
 
 /** The error a message carries, as an Error with the same message (and code, when it had one). */
-export function errorOf(e: unknown): { message: string; code?: string } {
+export function errorOf(e: unknown): { message: string; code?: string; where?: unknown } {
   if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    return { message: e.message, ...(typeof code === 'string' ? { code } : {}) };
+    const { code, where } = e as { code?: unknown; where?: unknown };
+    return {
+      message: e.message,
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(typeof where === 'object' && where !== null ? { where } : {}),
+    };
   }
   return { message: String(e) };
 }

@@ -191,6 +191,7 @@ async function loadPlugin(
       name,
       start,
       readable: [dir],
+      writable: manifest.isolation.write,
       // beside the data dir (0700, which the plugin's user cannot cross), hidden from every other plugin
       stateDir: join(stateRoot(dataDir), name),
       hidden: [dataDir, stateRoot(dataDir)],
