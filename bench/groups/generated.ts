@@ -26,7 +26,7 @@ export const generatedGroup: BenchGroup = {
   name: 'generated',
   description:
     'Plugin generation from introspection XML (the 203 fixture files), and a generated plugin (locale1 + its mapping, ' +
-    'real systemd-localed on a development host bus) queried and applied in process and out of process (bubblewrap, nobody, the core\'s relay).',
+    "real systemd-localed on a development host bus) queried and applied in process and out of process (bubblewrap, nobody, the core's relay).",
   baseline: 'query-in-process',
   start: startGenerated,
 };
@@ -53,7 +53,8 @@ function corpusNotes(): string[] {
     perFile.push({ file: relative(CORPUS, file), ms: median(times) });
   }
   const sorted = [...perFile].sort((a, b) => a.ms - b.ms);
-  const at = (q: number): number => (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as { ms: number }).ms;
+  const at = (q: number): number =>
+    (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as { ms: number }).ms;
   const worst = sorted[sorted.length - 1] as { file: string; ms: number };
   const total = perFile.reduce((n, f) => n + f.ms, 0);
   return [
@@ -82,7 +83,10 @@ async function startGenerated(): Promise<StartedGroup> {
     const r = generatePlugin({
       xml: readFileSync(join(PLUGIN_DIR, 'introspection.xml'), 'utf8'),
       file: join(PLUGIN_DIR, 'introspection.xml'),
-      mapping: { text: readFileSync(join(PLUGIN_DIR, 'semantic-mapping.toml'), 'utf8'), file: join(PLUGIN_DIR, 'semantic-mapping.toml') },
+      mapping: {
+        text: readFileSync(join(PLUGIN_DIR, 'semantic-mapping.toml'), 'utf8'),
+        file: join(PLUGIN_DIR, 'semantic-mapping.toml'),
+      },
     });
     if (!r.ok) throw new Error(r.error.message);
     const g: GeneratedPlugin = r.plugin;
@@ -97,9 +101,14 @@ async function startGenerated(): Promise<StartedGroup> {
     const ctx = (): PluginContext => ({
       plugin: g.name,
       config: {},
-      bus: new PermissionedBus(g.name, permissions, () => connection, (refused) => {
-        throw new Error(`refused: ${refused.reason}`);
-      }),
+      bus: new PermissionedBus(
+        g.name,
+        permissions,
+        () => connection,
+        (refused) => {
+          throw new Error(`refused: ${refused.reason}`);
+        },
+      ),
       signal: new AbortController().signal,
       deadline: Date.now() + 30_000,
       after: {},
@@ -110,7 +119,9 @@ async function startGenerated(): Promise<StartedGroup> {
     const outOfProcess = isolated.impl;
     const cold = process.hrtime.bigint();
     await outOfProcess.query(ctx());
-    notes.push(`first out-of-process call (bwrap + node start of the child): ${(Number(process.hrtime.bigint() - cold) / 1e6).toFixed(1)} ms`);
+    notes.push(
+      `first out-of-process call (bwrap + node start of the child): ${(Number(process.hrtime.bigint() - cold) / 1e6).toFixed(1)} ms`,
+    );
     return { cases: cases(g, inProcess, outOfProcess, ctx), notes, stop };
   } catch (e) {
     await stop().catch(() => undefined);
@@ -118,11 +129,20 @@ async function startGenerated(): Promise<StartedGroup> {
   }
 }
 
-function cases(g: GeneratedPlugin, inProcess: StatePlugin, outOfProcess: StatePlugin, ctx: () => PluginContext): BenchCase[] {
+function cases(
+  g: GeneratedPlugin,
+  inProcess: StatePlugin,
+  outOfProcess: StatePlugin,
+  ctx: () => PluginContext,
+): BenchCase[] {
   let flip = 0;
   const apply = async (p: StatePlugin): Promise<void> => {
     const value = LOCALES[flip++ % 2] as readonly string[];
-    const diff: SectionDiff = { resources: [{ id: 'locale', action: 'modify', changes: [{ path: '/plugins/locale1/locale', after: [...value] }] }] };
+    const diff: SectionDiff = {
+      resources: [
+        { id: 'locale', action: 'modify', changes: [{ path: '/plugins/locale1/locale', after: [...value] }] },
+      ],
+    };
     const r = await p.apply(diff, { locale: [...value] }, ctx());
     if (r.changed !== 1) throw new Error(`apply changed ${r.changed}`);
   };

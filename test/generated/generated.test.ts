@@ -91,12 +91,23 @@ interface AuditRow {
   summary: string;
 }
 const audit = (): AuditRow[] =>
-  (JSON.parse(sb.cli(['audit', 'list', '--limit', '100', '--json']).stdout) as { entries: AuditRow[] }).entries;
-const plan = (plugins: Record<string, unknown>, name: string): { code: number | null; stdout: string; stderr: string } =>
+  (JSON.parse(sb.cli(['audit', 'list', '--limit', '100', '--json']).stdout) as { entries: AuditRow[] })
+    .entries;
+const plan = (
+  plugins: Record<string, unknown>,
+  name: string,
+): { code: number | null; stdout: string; stderr: string } =>
   sb.cli(['plan', writeDocument(docs, `${name}.json`, JSON.stringify({ version: 1, plugins })), '--json']);
 const timedate = (prop: string): string =>
-  sb.busctl('get-property', 'org.freedesktop.timedate1', '/org/freedesktop/timedate1', 'org.freedesktop.timedate1', prop);
-const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  sb.busctl(
+    'get-property',
+    'org.freedesktop.timedate1',
+    '/org/freedesktop/timedate1',
+    'org.freedesktop.timedate1',
+    prop,
+  );
+const rssKb = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
 beforeAll(async () => {
   sb = await TestSandbox.start();
@@ -137,10 +148,25 @@ describe('plugin list', () => {
     const r = sb.cli(['plugin', 'list', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const byName = new Map((JSON.parse(r.stdout) as PluginsResponse).plugins.map((p) => [p.name, p]));
-    expect(byName.get('hostname')).toMatchObject({ source: 'built-in', isolation: 'in-process', available: true, writable: true });
-    expect(byName.get('timedate1')).toMatchObject({ source: 'generated', isolation: 'out-of-process', available: true, writable: true, service: 'org.freedesktop.timedate1' });
+    expect(byName.get('hostname')).toMatchObject({
+      source: 'built-in',
+      isolation: 'in-process',
+      available: true,
+      writable: true,
+    });
+    expect(byName.get('timedate1')).toMatchObject({
+      source: 'generated',
+      isolation: 'out-of-process',
+      available: true,
+      writable: true,
+      service: 'org.freedesktop.timedate1',
+    });
     expect(byName.get('timedate1')?.permissions.dbus).toEqual([
-      expect.objectContaining({ name: 'org.freedesktop.timedate1', methods: ['SetTimezone', 'SetLocalRTC'], properties: 'read' }),
+      expect.objectContaining({
+        name: 'org.freedesktop.timedate1',
+        methods: ['SetTimezone', 'SetLocalRTC'],
+        properties: 'read',
+      }),
     ]);
     expect(byName.get('locale1')).toMatchObject({ source: 'generated', available: true, writable: true });
     expect(byName.get('hostname1')).toMatchObject({
@@ -149,7 +175,11 @@ describe('plugin list', () => {
       available: false,
       why_not: 'not loaded: the built-in plugin hostname owns org.freedesktop.hostname1',
     });
-    expect(byName.get('hostile')).toMatchObject({ source: 'community', isolation: 'out-of-process', available: true });
+    expect(byName.get('hostile')).toMatchObject({
+      source: 'community',
+      isolation: 'out-of-process',
+      available: true,
+    });
     const text = sb.cli(['plugin', 'show', 'timedate1']).stdout;
     expect(text).toMatch(/timedate1 0\.1\.0 \(generated, out-of-process, writable\)/);
   });
@@ -158,20 +188,44 @@ describe('plugin list', () => {
 describe('generated plugins against the real timedated and localed', () => {
   it('sets the time zone through timedate1 and its mapping: busctl reads it from timedated, /etc/localtime in its overlay', () => {
     const hostZone = readlinkSync('/etc/localtime');
-    const r = sb.cli(['apply', '--yes', writeDocument(docs, 'tz.json', JSON.stringify({ version: 1, plugins: { timedate1: { timezone: 'Pacific/Auckland' } } }))]);
+    const r = sb.cli([
+      'apply',
+      '--yes',
+      writeDocument(
+        docs,
+        'tz.json',
+        JSON.stringify({ version: 1, plugins: { timedate1: { timezone: 'Pacific/Auckland' } } }),
+      ),
+    ]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(timedate('Timezone')).toBe('s "Pacific/Auckland"');
     const etc = sb.env['OP_DBUS_SANDBOX_TIMEDATED_ETC'] as string;
     expect(readlinkSync(join(etc, 'localtime'))).toMatch(/zoneinfo\/Pacific\/Auckland$/);
     expect(readlinkSync('/etc/localtime')).toBe(hostZone);
     const calls = audit().filter((e) => e.kind === 'plugin' && e.plugin === 'timedate1');
-    expect(calls.map((e) => e.summary).join('\n')).toMatch(/plugin timedate1 \(isolated\) called org\.freedesktop\.timedate1\.SetTimezone/);
+    expect(calls.map((e) => e.summary).join('\n')).toMatch(
+      /plugin timedate1 \(isolated\) called org\.freedesktop\.timedate1\.SetTimezone/,
+    );
   });
 
-  it('sets the locale through locale1 (a set: order does not matter; localed drops an LC_* equal to LANG, so C differs), read back with busctl and from localed\'s file', () => {
-    const r = sb.cli(['apply', '--yes', writeDocument(docs, 'locale.json', JSON.stringify({ version: 1, plugins: { locale1: { locale: ['LC_TIME=C', 'LANG=C.UTF-8'] } } }))]);
+  it("sets the locale through locale1 (a set: order does not matter; localed drops an LC_* equal to LANG, so C differs), read back with busctl and from localed's file", () => {
+    const r = sb.cli([
+      'apply',
+      '--yes',
+      writeDocument(
+        docs,
+        'locale.json',
+        JSON.stringify({ version: 1, plugins: { locale1: { locale: ['LC_TIME=C', 'LANG=C.UTF-8'] } } }),
+      ),
+    ]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
-    const got = sb.busctl('get-property', 'org.freedesktop.locale1', '/org/freedesktop/locale1', 'org.freedesktop.locale1', 'Locale');
+    const got = sb.busctl(
+      'get-property',
+      'org.freedesktop.locale1',
+      '/org/freedesktop/locale1',
+      'org.freedesktop.locale1',
+      'Locale',
+    );
     expect(got).toMatch(/^as 2 /);
     expect(got).toContain('"LANG=C.UTF-8"');
     expect(got).toContain('"LC_TIME=C"');
@@ -216,11 +270,15 @@ describe('a hostile community plugin, isolated', () => {
     expect(outside.code).not.toBe(0);
     expect(outside.out).toMatch(/method SetStaticHostname is not among the methods/);
     expect(sb.hostnameProperty('StaticHostname')).not.toBe('pwned');
-    expect(audited(/refused a bus call of plugin hostile: org\.freedesktop\.timedate1\.SetTimezone/)).toBe(true);
-    expect(audited(/refused a bus call of plugin hostile: org\.freedesktop\.hostname1\.SetStaticHostname/)).toBe(true);
+    expect(audited(/refused a bus call of plugin hostile: org\.freedesktop\.timedate1\.SetTimezone/)).toBe(
+      true,
+    );
+    expect(
+      audited(/refused a bus call of plugin hostile: org\.freedesktop\.hostname1\.SetStaticHostname/),
+    ).toBe(true);
   });
 
-  it('has no network, cannot write its code, /etc, or read the core\'s key: each refused and audited', () => {
+  it("has no network, cannot write its code, /etc, or read the core's key: each refused and audited", () => {
     const net = attack('network');
     expect(net.code).not.toBe(0);
     expect(net.out).toMatch(/ENETUNREACH/);

@@ -3,7 +3,14 @@ import { stringify } from 'smol-toml';
 type JsonSchema = Record<string, unknown>;
 import { parseIntrospection, type Introspection } from './introspection.js';
 import { parseMapping, type SemanticMapping } from './mapping.js';
-import { buildSpec, permissionsOf, pluginNameOf, serviceOf, writableKeys, type GeneratedSpec } from './spec.js';
+import {
+  buildSpec,
+  permissionsOf,
+  pluginNameOf,
+  serviceOf,
+  writableKeys,
+  type GeneratedSpec,
+} from './spec.js';
 
 // `op-dbus plugin generate`: introspection XML (and a semantic mapping) to a plugin directory's
 // files. Untrusted input end to end: every outcome is a value, the plugin or an error naming the file.
@@ -19,10 +26,13 @@ export interface GeneratedPlugin {
   counts: { objects: number; interfaces: number; properties: number; methods: number };
 }
 
-export type GenerateResult = { ok: true; plugin: GeneratedPlugin } | { ok: false; error: { file: string; message: string; line?: number; column?: number; pointer?: string } };
+export type GenerateResult =
+  | { ok: true; plugin: GeneratedPlugin }
+  | { ok: false; error: { file: string; message: string; line?: number; column?: number; pointer?: string } };
 
 /** The default object path of a bus name: org.freedesktop.timedate1 → /org/freedesktop/timedate1. */
-export const defaultPath = (service: string): string => `/${service.replace(/\./g, '/').replace(/[^A-Za-z0-9_/]/g, '_')}`;
+export const defaultPath = (service: string): string =>
+  `/${service.replace(/\./g, '/').replace(/[^A-Za-z0-9_/]/g, '_')}`;
 
 /** Generates a plugin from introspection XML text and, optionally, semantic-mapping.toml text. */
 export function generatePlugin(o: {
@@ -38,10 +48,20 @@ export function generatePlugin(o: {
     if (!r.ok) return { ok: false, error: r.error };
     mapping = r.value;
   }
-  const first = parseIntrospection(o.xml, { file: o.file, ...(o.path !== undefined ? { path: o.path } : {}) });
+  const first = parseIntrospection(o.xml, {
+    file: o.file,
+    ...(o.path !== undefined ? { path: o.path } : {}),
+  });
   if (!first.ok) return { ok: false, error: first.error };
   const service = o.service ?? mapping?.service.name ?? serviceOf(first.value);
-  if (service === undefined) return { ok: false, error: { file: o.file, message: `${o.file}: no interface but the standard ones, and no bus name given` } };
+  if (service === undefined)
+    return {
+      ok: false,
+      error: {
+        file: o.file,
+        message: `${o.file}: no interface but the standard ones, and no bus name given`,
+      },
+    };
   let x: Introspection = first.value;
   if (o.path === undefined) {
     // the root object sits at the service's own path unless the XML names it
@@ -49,10 +69,20 @@ export function generatePlugin(o: {
     if (again.ok) x = again.value;
   }
   const built = buildSpec(x, { service, ...(mapping !== undefined ? { mapping } : {}) });
-  if (!built.ok) return { ok: false, error: { file: o.mapping?.file ?? o.file, message: `${o.mapping?.file ?? o.file}: ${built.message}`, ...(built.pointer !== undefined ? { pointer: built.pointer } : {}) } };
+  if (!built.ok)
+    return {
+      ok: false,
+      error: {
+        file: o.mapping?.file ?? o.file,
+        message: `${o.mapping?.file ?? o.file}: ${built.message}`,
+        ...(built.pointer !== undefined ? { pointer: built.pointer } : {}),
+      },
+    };
   const name = pluginNameOf(service);
   const root = x.objects[0]?.path ?? defaultPath(service);
-  const owned = x.objects.flatMap((obj) => obj.interfaces).filter((i) => !i.name.startsWith('org.freedesktop.DBus.'));
+  const owned = x.objects
+    .flatMap((obj) => obj.interfaces)
+    .filter((i) => !i.name.startsWith('org.freedesktop.DBus.'));
   const writable = writableKeys(built.spec);
   const manifest = {
     plugin: {
@@ -65,7 +95,13 @@ export function generatePlugin(o: {
       ...(owned[0] !== undefined ? { dbus_interface: owned[0].name } : {}),
       read_only: writable.length === 0,
     },
-    capabilities: { query: true, apply: writable.length > 0, rollback: writable.length > 0, checkpoint: true, verify: true },
+    capabilities: {
+      query: true,
+      apply: writable.length > 0,
+      rollback: writable.length > 0,
+      checkpoint: true,
+      verify: true,
+    },
     dependencies: { dbus_services: [service] },
     permissions: { dbus: permissionsOf(built.spec) },
     limits: { deadline_s: Math.max(10, Math.ceil((built.spec.mapping?.timeoutMs ?? 20_000) / 1000) * 2) },
@@ -82,7 +118,10 @@ export function generatePlugin(o: {
       counts: {
         objects: built.spec.objects.length,
         interfaces: owned.length,
-        properties: built.spec.objects.reduce((n, obj) => n + obj.interfaces.reduce((k, i) => k + i.properties.length, 0), 0),
+        properties: built.spec.objects.reduce(
+          (n, obj) => n + obj.interfaces.reduce((k, i) => k + i.properties.length, 0),
+          0,
+        ),
         methods: owned.reduce((n, i) => n + i.methods.length, 0),
       },
     },

@@ -9,9 +9,15 @@ import { isStandardInterface, parseIntrospection } from './introspection.js';
 const ROOT = resolve(import.meta.dirname, '../../../../shared/fixtures/dbus-introspection');
 const rows = readFileSync(join(ROOT, 'INDEX.md'), 'utf8')
   .split('\n')
-  .map((line) => /^\| `([^`]+\.xml)` \| (\d+):[^|]*\| (\d+) \| (\d+) \| (\d+) \| (\d+) \|[^|]*\|([^|]*)\|/.exec(line))
+  .map((line) =>
+    /^\| `([^`]+\.xml)` \| (\d+):[^|]*\| (\d+) \| (\d+) \| (\d+) \| (\d+) \|[^|]*\|([^|]*)\|/.exec(line),
+  )
   .filter((m): m is RegExpExecArray => m !== null)
-  .map((m) => ({ file: m[1] as string, counts: m.slice(2, 7).map(Number), malformed: /not well-formed/.test(m[7] ?? '') }));
+  .map((m) => ({
+    file: m[1] as string,
+    counts: m.slice(2, 7).map(Number),
+    malformed: /not well-formed/.test(m[7] ?? ''),
+  }));
 
 describe('introspection XML of the fixture corpus', () => {
   it('INDEX.md lists 203 files', () => expect(rows).toHaveLength(203));
@@ -27,8 +33,15 @@ describe('introspection XML of the fixture corpus', () => {
       const all = r.value.objects.flatMap((o) => o.interfaces);
       const own = all.filter((i) => !isStandardInterface(i.name));
       const sum = (f: (i: (typeof own)[number]) => number): number => own.reduce((n, i) => n + f(i), 0);
-      const got = [own.length, all.length - own.length, sum((i) => i.methods.length), sum((i) => i.properties.length), sum((i) => i.signals.length)];
-      if (got.join() !== row.counts.join()) mismatches.push(`${row.file}: ${got.join()} != ${row.counts.join()}`);
+      const got = [
+        own.length,
+        all.length - own.length,
+        sum((i) => i.methods.length),
+        sum((i) => i.properties.length),
+        sum((i) => i.signals.length),
+      ];
+      if (got.join() !== row.counts.join())
+        mismatches.push(`${row.file}: ${got.join()} != ${row.counts.join()}`);
     }
     expect(mismatches).toEqual([]);
   });
@@ -45,7 +58,9 @@ describe('introspection XML of the fixture corpus', () => {
       if (r.ok) continue;
       expect(r.error.line).toBeGreaterThan(1);
       expect(r.error.column).toBeGreaterThan(0);
-      expect(r.error.message).toMatch(new RegExp(`^${row.file.replace(/\./g, '\\.')}:\\d+:\\d+: not well-formed XML`));
+      expect(r.error.message).toMatch(
+        new RegExp(`^${row.file.replace(/\./g, '\\.')}:\\d+:\\d+: not well-formed XML`),
+      );
     }
   });
 });

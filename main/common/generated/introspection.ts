@@ -48,7 +48,8 @@ export interface IntrospectionError {
   column?: number;
 }
 
-export type IntrospectionResult = { ok: true; value: Introspection } | { ok: false; error: IntrospectionError };
+export type IntrospectionResult =
+  { ok: true; value: Introspection } | { ok: false; error: IntrospectionError };
 
 /** The interfaces every object has (Peer, Introspectable, Properties, ObjectManager): counted apart. */
 export const isStandardInterface = (name: string): boolean => name.startsWith('org.freedesktop.DBus.');
@@ -73,7 +74,8 @@ const parser = new XMLParser({
   parseAttributeValue: false,
   ignoreDeclaration: true,
   ignorePiTags: true,
-  isArray: (name) => ['node', 'interface', 'method', 'property', 'signal', 'arg', 'annotation'].includes(name),
+  isArray: (name) =>
+    ['node', 'interface', 'method', 'property', 'signal', 'arg', 'annotation'].includes(name),
 });
 
 type XmlElement = Record<string, unknown>;
@@ -112,7 +114,9 @@ export function parseIntrospection(text: string, o: { file: string; path?: strin
   }
   try {
     const roots = elements(doc as XmlElement, 'node');
-    const other = Object.keys(doc as XmlElement).filter((k) => k !== 'node' && k !== '#text' && !k.startsWith('?') && k !== '!DOCTYPE');
+    const other = Object.keys(doc as XmlElement).filter(
+      (k) => k !== 'node' && k !== '#text' && !k.startsWith('?') && k !== '!DOCTYPE',
+    );
     if (roots.length !== 1 || other.length > 0)
       throw new Invalid('the document must have exactly one root element <node>');
     const root = roots[0] as XmlElement;
@@ -141,9 +145,11 @@ function walk(node: XmlElement, path: string, depth: number, out: Introspection)
   for (const child of elements(node, 'node')) {
     const name = attr(child, 'name');
     if (name === undefined) throw new Invalid(`${path}: a child <node> without a name`);
-    if (!NODE_NAME.test(name)) throw new Invalid(`${path}: child node name ${JSON.stringify(name)} is not a relative object path`);
+    if (!NODE_NAME.test(name))
+      throw new Invalid(`${path}: child node name ${JSON.stringify(name)} is not a relative object path`);
     const childPath = path === '/' ? `/${name}` : `${path}/${name}`;
-    if (elements(child, 'interface').length === 0 && elements(child, 'node').length === 0) out.children.push(childPath);
+    if (elements(child, 'interface').length === 0 && elements(child, 'node').length === 0)
+      out.children.push(childPath);
     else walk(child, childPath, depth + 1, out);
   }
 }
@@ -159,15 +165,22 @@ function readInterface(el: XmlElement, path: string): DbusInterface {
       throw new Invalid(`${where}: ${kind} name ${JSON.stringify(n ?? '')} is not a D-Bus member name`);
     return n;
   };
-  const args = (owner: string, e: XmlElement, defaultDirection: 'in' | 'out'): (DbusArg & { direction: string })[] =>
+  const args = (
+    owner: string,
+    e: XmlElement,
+    defaultDirection: 'in' | 'out',
+  ): (DbusArg & { direction: string })[] =>
     elements(e, 'arg').map((a) => {
       const type = attr(a, 'type');
       if (type === undefined) throw new Invalid(`${where}: ${owner}: an <arg> without a type`);
       const parsed = parseSingleType(type);
-      if (!parsed.ok) throw new Invalid(`${where}: ${owner}: argument type ${JSON.stringify(type)}: ${parsed.reason}`);
+      if (!parsed.ok)
+        throw new Invalid(`${where}: ${owner}: argument type ${JSON.stringify(type)}: ${parsed.reason}`);
       const direction = attr(a, 'direction') ?? defaultDirection;
       if (direction !== 'in' && direction !== 'out')
-        throw new Invalid(`${where}: ${owner}: argument direction ${JSON.stringify(direction)} is neither in nor out`);
+        throw new Invalid(
+          `${where}: ${owner}: argument direction ${JSON.stringify(direction)} is neither in nor out`,
+        );
       const argName = attr(a, 'name');
       return { ...(argName !== undefined ? { name: argName } : {}), type, direction };
     });
@@ -175,24 +188,35 @@ function readInterface(el: XmlElement, path: string): DbusInterface {
   const methods = elements(el, 'method').map((m) => {
     const n = member('method', m);
     const all = args(`method ${n}`, m, 'in');
-    return { name: n, in: all.filter((a) => a.direction === 'in').map(strip), out: all.filter((a) => a.direction === 'out').map(strip) };
+    return {
+      name: n,
+      in: all.filter((a) => a.direction === 'in').map(strip),
+      out: all.filter((a) => a.direction === 'out').map(strip),
+    };
   });
   const properties = elements(el, 'property').map((p): DbusProperty => {
     const n = member('property', p);
     const type = attr(p, 'type');
     if (type === undefined) throw new Invalid(`${where}: property ${n} has no type`);
     const parsed = parseSingleType(type);
-    if (!parsed.ok) throw new Invalid(`${where}: property ${n}: type ${JSON.stringify(type)}: ${parsed.reason}`);
+    if (!parsed.ok)
+      throw new Invalid(`${where}: property ${n}: type ${JSON.stringify(type)}: ${parsed.reason}`);
     const access = attr(p, 'access');
     if (access !== 'read' && access !== 'write' && access !== 'readwrite')
-      throw new Invalid(`${where}: property ${n}: access ${JSON.stringify(access ?? '')} is not read, write or readwrite`);
+      throw new Invalid(
+        `${where}: property ${n}: access ${JSON.stringify(access ?? '')} is not read, write or readwrite`,
+      );
     return { name: n, type, access };
   });
   const signals = elements(el, 'signal').map((s) => {
     const n = member('signal', s);
     return { name: n, args: args(`signal ${n}`, s, 'out').map(strip) };
   });
-  for (const [kind, list] of [['method', methods], ['property', properties], ['signal', signals]] as const) {
+  for (const [kind, list] of [
+    ['method', methods],
+    ['property', properties],
+    ['signal', signals],
+  ] as const) {
     const names = new Set<string>();
     for (const m of list) {
       if (names.has(m.name)) throw new Invalid(`${where}: ${kind} ${m.name} appears twice`);

@@ -54,7 +54,13 @@ const MappedProperty = z
   })
   .strict();
 
-export const DIFF_STRATEGIES = ['set_difference', 'value_comparison', 'merge_strategy', 'service_state_diff', 'none'] as const;
+export const DIFF_STRATEGIES = [
+  'set_difference',
+  'value_comparison',
+  'merge_strategy',
+  'service_state_diff',
+  'none',
+] as const;
 export type DiffStrategy = (typeof DIFF_STRATEGIES)[number];
 
 const StateKey = z
@@ -79,7 +85,9 @@ export const SemanticMapping = z
       .strict(),
     methods: z.record(z.string().regex(SNAKE, 'snake_case'), MappedMethod).default({}),
     properties: z.record(z.string(), MappedProperty).default({}),
-    state_mapping: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'lower-case letters, digits and "_"'), StateKey).default({}),
+    state_mapping: z
+      .record(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'lower-case letters, digits and "_"'), StateKey)
+      .default({}),
     safety: z
       .object({
         pre_apply_hook: methodName.optional(),
@@ -110,22 +118,41 @@ const MAX_BYTES = 1024 * 1024;
 
 /** Reads semantic-mapping.toml text; every outcome is a value (TOML errors with line and column). */
 export function parseMapping(text: string, file: string): MappingResult {
-  if (typeof text !== 'string' || text.length > MAX_BYTES) return { ok: false, error: { file, message: `${file}: not text of at most ${MAX_BYTES} bytes` } };
+  if (typeof text !== 'string' || text.length > MAX_BYTES)
+    return { ok: false, error: { file, message: `${file}: not text of at most ${MAX_BYTES} bytes` } };
   let raw: unknown;
   try {
     raw = parse(text);
   } catch (e) {
     if (e instanceof TomlError) {
-      return { ok: false, error: { file, line: e.line, column: e.column, message: `${file}:${e.line}:${e.column}: invalid TOML: ${e.message.split('\n')[0] ?? ''}` } };
+      return {
+        ok: false,
+        error: {
+          file,
+          line: e.line,
+          column: e.column,
+          message: `${file}:${e.line}:${e.column}: invalid TOML: ${e.message.split('\n')[0] ?? ''}`,
+        },
+      };
     }
-    return { ok: false, error: { file, message: `${file}: invalid TOML: ${e instanceof Error ? e.message : String(e)}` } };
+    return {
+      ok: false,
+      error: { file, message: `${file}: invalid TOML: ${e instanceof Error ? e.message : String(e)}` },
+    };
   }
   const parsed = SemanticMapping.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue?.path.map(String) ?? [];
     const pointer = `/${path.join('/')}`;
-    return { ok: false, error: { file, pointer, message: `${file}: ${path.length > 0 ? `${path.join('.')}: ` : ''}${issue?.message ?? 'invalid'}` } };
+    return {
+      ok: false,
+      error: {
+        file,
+        pointer,
+        message: `${file}: ${path.length > 0 ? `${path.join('.')}: ` : ''}${issue?.message ?? 'invalid'}`,
+      },
+    };
   }
   const m = parsed.data;
   // hooks, pre-checks, dry runs and rollback name only methods of this mapping: never a command
@@ -148,13 +175,27 @@ export function parseMapping(text: string, file: string): MappingResult {
   ];
   for (const [key, name] of named) {
     if (name !== undefined && !Object.hasOwn(m.methods, name)) {
-      return { ok: false, error: { file, pointer: `/${key.replace(/\./g, '/')}`, message: `${file}: ${key}: ${JSON.stringify(name)} is not a method of this mapping's [methods] (hooks and rollback name only D-Bus methods the mapping allows)` } };
+      return {
+        ok: false,
+        error: {
+          file,
+          pointer: `/${key.replace(/\./g, '/')}`,
+          message: `${file}: ${key}: ${JSON.stringify(name)} is not a method of this mapping's [methods] (hooks and rollback name only D-Bus methods the mapping allows)`,
+        },
+      };
     }
   }
   for (const [n, meth] of Object.entries(m.methods)) {
     for (const a of meth.args_mapping) {
       if (a !== 'value' && !Object.hasOwn(meth.defaults, a))
-        return { ok: false, error: { file, pointer: `/methods/${n}/args_mapping`, message: `${file}: methods.${n}.args_mapping: ${a} is neither "value" nor a key of its defaults` } };
+        return {
+          ok: false,
+          error: {
+            file,
+            pointer: `/methods/${n}/args_mapping`,
+            message: `${file}: methods.${n}.args_mapping: ${a} is neither "value" nor a key of its defaults`,
+          },
+        };
     }
   }
   return { ok: true, value: m };

@@ -34,7 +34,8 @@ export function parseSignature(sig: string): { ok: true; types: DbusType[] } | {
       if (sig[at] === '{') {
         at++;
         const key = one(arrays + 1, structs);
-        if (key.kind !== 'basic') throw new SignatureError(`a dict entry's key must be a basic type (at ${at})`);
+        if (key.kind !== 'basic')
+          throw new SignatureError(`a dict entry's key must be a basic type (at ${at})`);
         const value = one(arrays + 1, structs);
         if (sig[at] !== '}') throw new SignatureError(`a dict entry has exactly two types (at ${at})`);
         at++;
@@ -116,7 +117,12 @@ export function schemaOf(t: DbusType): JsonSchema {
         case 'x':
           return { anyOf: [{ type: 'integer' }, { type: 'string', pattern: '^-?[0-9]+$' }] };
         case 't':
-          return { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]+$' }] };
+          return {
+            anyOf: [
+              { type: 'integer', minimum: 0 },
+              { type: 'string', pattern: '^[0-9]+$' },
+            ],
+          };
         case 'o':
           return { type: 'string', pattern: '^/$|^(/[A-Za-z0-9_]+)+$' };
         case 'g':
@@ -163,7 +169,8 @@ export function toJson(value: unknown): unknown {
   }
   if (Array.isArray(value)) return value.map(toJson);
   const o = value as Record<string, unknown>;
-  if (typeof o['signature'] === 'string' && 'value' in o && Object.keys(o).length === 2) return toJson(o['value']);
+  if (typeof o['signature'] === 'string' && 'value' in o && Object.keys(o).length === 2)
+    return toJson(o['value']);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) out[k] = toJson(v);
   return out;
@@ -173,13 +180,24 @@ export function toJson(value: unknown): unknown {
  * A JSON value as dbus-next sends it for this type (the reverse of toJson): 64-bit integers as
  * BigInt, byte arrays as Buffer, dicts from objects. A value of the wrong shape gives a reason.
  */
-export function fromJson(t: DbusType, value: unknown): { ok: true; value: unknown } | { ok: false; reason: string } {
-  const bad = (what: string): { ok: false; reason: string } => ({ ok: false, reason: `expected ${what} for ${signatureOf(t)}, got ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}` });
+export function fromJson(
+  t: DbusType,
+  value: unknown,
+): { ok: true; value: unknown } | { ok: false; reason: string } {
+  const bad = (what: string): { ok: false; reason: string } => ({
+    ok: false,
+    reason: `expected ${what} for ${signatureOf(t)}, got ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}`,
+  });
   switch (t.kind) {
     case 'variant':
       return { ok: false, reason: 'a variant argument needs a signature: a mapping cannot send one' };
     case 'array': {
-      if (t.of.kind === 'basic' && t.of.code === 'y' && Array.isArray(value) && value.every((b) => Number.isInteger(b) && (b as number) >= 0 && (b as number) <= 255))
+      if (
+        t.of.kind === 'basic' &&
+        t.of.code === 'y' &&
+        Array.isArray(value) &&
+        value.every((b) => Number.isInteger(b) && (b as number) >= 0 && (b as number) <= 255)
+      )
         return { ok: true, value: Buffer.from(value as number[]) };
       if (!Array.isArray(value)) return bad('an array');
       const out: unknown[] = [];
@@ -201,7 +219,8 @@ export function fromJson(t: DbusType, value: unknown): { ok: true; value: unknow
       return { ok: true, value: out };
     }
     case 'struct': {
-      if (!Array.isArray(value) || value.length !== t.fields.length) return bad(`an array of ${t.fields.length}`);
+      if (!Array.isArray(value) || value.length !== t.fields.length)
+        return bad(`an array of ${t.fields.length}`);
       const out: unknown[] = [];
       for (const [i, f] of t.fields.entries()) {
         const r = fromJson(f, value[i]);
@@ -213,14 +232,24 @@ export function fromJson(t: DbusType, value: unknown): { ok: true; value: unknow
     case 'basic': {
       if (t.code === 'b') return typeof value === 'boolean' ? { ok: true, value } : bad('a boolean');
       if (t.code === 'd') return typeof value === 'number' ? { ok: true, value } : bad('a number');
-      if (t.code === 's' || t.code === 'o' || t.code === 'g') return typeof value === 'string' ? { ok: true, value } : bad('a string');
+      if (t.code === 's' || t.code === 'o' || t.code === 'g')
+        return typeof value === 'string' ? { ok: true, value } : bad('a string');
       if (t.code === 'x' || t.code === 't') {
-        if ((typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && /^-?[0-9]{1,20}$/.test(value)))
+        if (
+          (typeof value === 'number' && Number.isInteger(value)) ||
+          (typeof value === 'string' && /^-?[0-9]{1,20}$/.test(value))
+        )
           return { ok: true, value: BigInt(value) };
         return bad('an integer');
       }
       const range = INTEGER_RANGES[t.code];
-      if (range !== undefined && typeof value === 'number' && Number.isInteger(value) && value >= range[0] && value <= range[1])
+      if (
+        range !== undefined &&
+        typeof value === 'number' &&
+        Number.isInteger(value) &&
+        value >= range[0] &&
+        value <= range[1]
+      )
         return { ok: true, value };
       return bad('an integer in range');
     }

@@ -52,22 +52,35 @@ exec unshare -m --propagation private sh -c 'mount -t overlay overlay -o ${overl
 
   return {
     name: d.name,
-    files: [`${d.name}-run`, `${d.name}.log`, `${d.name}-etc-upper`, `${d.name}-etc-work`, `services/${d.busName}.service`],
+    files: [
+      `${d.name}-run`,
+      `${d.name}.log`,
+      `${d.name}-etc-upper`,
+      `${d.name}-etc-work`,
+      `services/${d.busName}.service`,
+    ],
     keeps: [],
     env: (paths) => ({ [d.etcVariable]: etcUpper(paths) }),
 
     async start(ctx) {
       const paths = ctx.paths;
       const binary = d.candidates.find((p) => existsSync(p));
-      if (binary === undefined) throw new OpError('PluginUnavailable', `${d.name} not found (looked at ${d.candidates.join(', ')})`);
+      if (binary === undefined)
+        throw new OpError('PluginUnavailable', `${d.name} not found (looked at ${d.candidates.join(', ')})`);
       mkdirSync(etcUpper(paths), { recursive: true });
       mkdirSync(etcWork(paths), { recursive: true });
       writeFileSync(wrapper(paths), script(paths, binary), { mode: 0o755 });
-      writeFileSync(activationFile(paths), `[D-BUS Service]\nName=${d.busName}\nExec=${wrapper(paths)}\nUser=root\n`);
+      writeFileSync(
+        activationFile(paths),
+        `[D-BUS Service]\nName=${d.busName}\nExec=${wrapper(paths)}\nUser=root\n`,
+      );
       const connection = await ctx.bus();
       await callBusDaemon(connection, 'ReloadConfig');
       if (!(await activatable(paths, connection)))
-        throw new OpError('Internal', `the host's bus does not list ${d.busName} as activatable after ReloadConfig`);
+        throw new OpError(
+          'Internal',
+          `the host's bus does not list ${d.busName} as activatable after ReloadConfig`,
+        );
     },
 
     processes: (paths) => pids(paths),
@@ -81,12 +94,24 @@ exec unshare -m --propagation private sh -c 'mount -t overlay overlay -o ${overl
       const running = pids(ctx.paths);
       const pid = running[0] ?? null;
       if (!(await activatable(ctx.paths, connection)))
-        return { pid, healthy: false, detail: `${d.busName} is not activatable from ${activationFile(ctx.paths)}` };
+        return {
+          pid,
+          healthy: false,
+          detail: `${d.busName} is not activatable from ${activationFile(ctx.paths)}`,
+        };
       if (pid === null)
-        return { pid, healthy: true, detail: `activatable from ${servicesDir(ctx.paths)}; not running (it exits when idle, the next call starts it)` };
+        return {
+          pid,
+          healthy: true,
+          detail: `activatable from ${servicesDir(ctx.paths)}; not running (it exits when idle, the next call starts it)`,
+        };
       const owner = await ownerPid(connection, d.busName);
       if (owner !== undefined && !running.includes(owner))
-        return { pid, healthy: false, detail: `${d.busName} is owned by PID ${owner}, not ours (${running.join(', ')})` };
+        return {
+          pid,
+          healthy: false,
+          detail: `${d.busName} is owned by PID ${owner}, not ours (${running.join(', ')})`,
+        };
       return { pid, healthy: true, detail: `activatable from ${servicesDir(ctx.paths)}; running` };
     },
   };

@@ -105,7 +105,14 @@ export class StateEngine {
           summary: `refused a bus call of plugin ${r.plugin}: ${r.interface}.${r.member} on ${r.destination} (${r.reason})`,
           payload: r,
         }),
-      onIsolated: (e, actor) => options.audit.record({ kind: 'plugin', actor, plugin: e.plugin, summary: e.summary, payload: e.payload }),
+      onIsolated: (e, actor) =>
+        options.audit.record({
+          kind: 'plugin',
+          actor,
+          plugin: e.plugin,
+          summary: e.summary,
+          payload: e.payload,
+        }),
     });
   }
 
@@ -960,7 +967,9 @@ function describePlugin(
     isolation: p.isolation ?? (p.source === 'built-in' ? 'in-process' : 'out-of-process'),
     writable: !readOnly,
     ...(readOnly ? { read_only_because: p.readOnlyBecause ?? 'its manifest says read_only' } : {}),
-    ...((p.service ?? p.manifest.plugin.dbus_service) !== undefined ? { service: p.service ?? p.manifest.plugin.dbus_service } : {}),
+    ...((p.service ?? p.manifest.plugin.dbus_service) !== undefined
+      ? { service: p.service ?? p.manifest.plugin.dbus_service }
+      : {}),
     ...(p.manifest.plugin.description !== undefined ? { description: p.manifest.plugin.description } : {}),
     after,
     permissions: { dbus: p.manifest.permissions.dbus },

@@ -20,7 +20,10 @@ export interface PluginCallSinks {
   bus: () => MessageBus;
   onRefused: (refused: RefusedCall, actor: AuditActor) => Promise<unknown>;
   /** What an isolated plugin did that the audit log keeps: each bus call it made, each failure. */
-  onIsolated?: (event: { plugin: string; summary: string; payload: unknown }, actor: AuditActor) => Promise<unknown>;
+  onIsolated?: (
+    event: { plugin: string; summary: string; payload: unknown },
+    actor: AuditActor,
+  ) => Promise<unknown>;
   log: (line: string) => void;
 }
 
@@ -96,9 +99,14 @@ export class PluginCalls {
       const error = pluginError(plugin.name, step, e);
       if (isolated !== undefined) {
         refusals.push(
-          isolated({ plugin: plugin.name, summary: `plugin ${plugin.name} (isolated) ${step}: ${error.message}`.slice(0, 2000), payload: { step, code: error.code } }, o.actor).catch(
-            () => undefined,
-          ),
+          isolated(
+            {
+              plugin: plugin.name,
+              summary: `plugin ${plugin.name} (isolated) ${step}: ${error.message}`.slice(0, 2000),
+              payload: { step, code: error.code },
+            },
+            o.actor,
+          ).catch(() => undefined),
         );
       }
       throw error;

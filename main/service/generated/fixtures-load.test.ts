@@ -9,7 +9,9 @@ import { generatedPlugin } from './runtime.js';
 // reads, a section schema that ajv (strict, draft 2020-12) compiles, and a runtime plugin object.
 const ROOT = resolve(import.meta.dirname, '../../../../shared/fixtures/dbus-introspection');
 const files = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(join(dir, d.name)) : d.name.endsWith('.xml') ? [join(dir, d.name)] : []));
+  readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? files(join(dir, d.name)) : d.name.endsWith('.xml') ? [join(dir, d.name)] : [],
+  );
 
 describe('generated plugins of the fixture corpus', () => {
   it('203 files: 201 become plugins whose schema compiles, the 2 malformed polkit files are refused', () => {
@@ -27,6 +29,9 @@ describe('generated plugins of the fixture corpus', () => {
       expect(typeof generatedPlugin(r.plugin.spec).query).toBe('function');
     }
     expect(refused).toHaveLength(2);
-    for (const m of refused) expect(m).toMatch(/^polkit\/org\.freedesktop\.PolicyKit1\.(Authority|AuthenticationAgent)\.xml:\d+:\d+: not well-formed XML/);
+    for (const m of refused)
+      expect(m).toMatch(
+        /^polkit\/org\.freedesktop\.PolicyKit1\.(Authority|AuthenticationAgent)\.xml:\d+:\d+: not well-formed XML/,
+      );
   });
 });

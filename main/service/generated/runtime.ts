@@ -22,14 +22,20 @@ type Section = Record<string, unknown>;
 export function generatedPlugin(spec: GeneratedSpec): StatePlugin<Section, Section> {
   const m = spec.mapping;
   const readOnly = (what: string): Error =>
-    new Error(`${spec.name} is read-only for ${what}: ${m === undefined ? `${spec.service} has no semantic mapping` : 'its mapping names no apply_method for it'}`);
-  const query = (ctx: PluginContext): Promise<Section> => (m === undefined ? queryAll(spec, ctx.bus) : queryKeys(spec, ctx.bus, Object.keys(m.keys)));
+    new Error(
+      `${spec.name} is read-only for ${what}: ${m === undefined ? `${spec.service} has no semantic mapping` : 'its mapping names no apply_method for it'}`,
+    );
+  const query = (ctx: PluginContext): Promise<Section> =>
+    m === undefined ? queryAll(spec, ctx.bus) : queryKeys(spec, ctx.bus, Object.keys(m.keys));
 
   return {
     async available(ctx) {
       try {
         if (await ctx.bus.reachable(spec.service)) return { available: true };
-        return { available: false, reason: `${spec.service} is neither running nor activatable on the system bus` };
+        return {
+          available: false,
+          reason: `${spec.service} is neither running nor activatable on the system bus`,
+        };
       } catch (e) {
         return { available: false, reason: e instanceof Error ? e.message : String(e) };
       }
@@ -62,19 +68,31 @@ export function generatedPlugin(spec: GeneratedSpec): StatePlugin<Section, Secti
         }
         const method = want === null ? k.remove : k.apply;
         if (method === undefined || k.strategy === 'none') throw readOnly(key);
-        const protectedName = m.protected.find((p) => JSON.stringify(want ?? null).includes(JSON.stringify(p)) || want === p);
-        if (protectedName !== undefined) throw new Error(`${spec.name}: ${key} would touch ${protectedName}, which the mapping's protected_services protects`);
+        const protectedName = m.protected.find(
+          (p) => JSON.stringify(want ?? null).includes(JSON.stringify(p)) || want === p,
+        );
+        if (protectedName !== undefined)
+          throw new Error(
+            `${spec.name}: ${key} would touch ${protectedName}, which the mapping's protected_services protects`,
+          );
         const sm = m.methods[method] as SpecMethod;
         resources.push({
           id: key,
           action: have === undefined ? 'create' : want === null ? 'delete' : 'modify',
-          changes: [{ path: pointer('plugins', spec.name, key), before: have, after: valueToApply(k, have, want) }],
+          changes: [
+            { path: pointer('plugins', spec.name, key), before: have, after: valueToApply(k, have, want) },
+          ],
           // a method the mapping does not call safe, or that wants a confirmation, runs last and only when confirmed
-          ...(!sm.safe || sm.requiresConfirmation || (!sm.idempotent && m.rollback === undefined) ? { irreversible: true } : {}),
+          ...(!sm.safe || sm.requiresConfirmation || (!sm.idempotent && m.rollback === undefined)
+            ? { irreversible: true }
+            : {}),
         });
       }
       const changing = resources.filter((r) => r.action !== 'noop').length;
-      if (m.maxBatch !== undefined && changing > m.maxBatch) throw new Error(`${spec.name}: ${changing} changes, more than the mapping's max_batch_size ${m.maxBatch}`);
+      if (m.maxBatch !== undefined && changing > m.maxBatch)
+        throw new Error(
+          `${spec.name}: ${changing} changes, more than the mapping's max_batch_size ${m.maxBatch}`,
+        );
       return Promise.resolve({ resources });
     },
 
@@ -93,7 +111,8 @@ export function generatedPlugin(spec: GeneratedSpec): StatePlugin<Section, Secti
       if (m.minDiskMb !== undefined) {
         const s = statfsSync('/');
         const freeMb = (s.bavail * s.bsize) / 1024 / 1024;
-        if (freeMb < m.minDiskMb) throw new Error(`${spec.name}: ${freeMb.toFixed(0)} MB free, the mapping wants ${m.minDiskMb}`);
+        if (freeMb < m.minDiskMb)
+          throw new Error(`${spec.name}: ${freeMb.toFixed(0)} MB free, the mapping wants ${m.minDiskMb}`);
       }
       if (m.preApply !== undefined) await call(spec, ctx.bus, m.methods[m.preApply] as SpecMethod, undefined);
       let changed = 0;
@@ -110,7 +129,8 @@ export function generatedPlugin(spec: GeneratedSpec): StatePlugin<Section, Secti
         ctx.progress(`${r.id} set through ${sm.member}`);
         changed++;
       }
-      if (m.postApply !== undefined) await call(spec, ctx.bus, m.methods[m.postApply] as SpecMethod, undefined);
+      if (m.postApply !== undefined)
+        await call(spec, ctx.bus, m.methods[m.postApply] as SpecMethod, undefined);
       return { changed };
     },
 
@@ -122,14 +142,20 @@ export function generatedPlugin(spec: GeneratedSpec): StatePlugin<Section, Secti
           for (const [iface, props] of Object.entries((ifaces ?? {}) as Section))
             for (const [prop, want] of Object.entries((props ?? {}) as Section)) {
               const have = (((current[path] ?? {}) as Section)[iface] as Section | undefined)?.[prop];
-              if (!sameJson(have, want)) drift.push({ path: pointer('plugins', spec.name, path, iface, prop), expected: want, actual: have });
+              if (!sameJson(have, want))
+                drift.push({
+                  path: pointer('plugins', spec.name, path, iface, prop),
+                  expected: want,
+                  actual: have,
+                });
             }
         return { drift };
       }
       const current = await queryKeys(spec, ctx.bus, Object.keys(desired));
       for (const [key, want] of Object.entries(desired)) {
         const k = m.keys[key] as SpecKey;
-        if (!inSync(k, current[key], want)) drift.push({ path: pointer('plugins', spec.name, key), expected: want, actual: current[key] });
+        if (!inSync(k, current[key], want))
+          drift.push({ path: pointer('plugins', spec.name, key), expected: want, actual: current[key] });
       }
       return { drift };
     },
@@ -152,11 +178,18 @@ export function generatedPlugin(spec: GeneratedSpec): StatePlugin<Section, Secti
 function inSync(k: SpecKey, have: unknown, want: unknown): boolean {
   switch (k.strategy) {
     case 'set_difference':
-      return Array.isArray(have) && Array.isArray(want) && have.length === want.length && want.every((w) => have.some((h) => sameJson(h, w)));
+      return (
+        Array.isArray(have) &&
+        Array.isArray(want) &&
+        have.length === want.length &&
+        want.every((w) => have.some((h) => sameJson(h, w)))
+      );
     case 'merge_strategy':
     case 'service_state_diff':
-      if (isObject(have) && isObject(want)) return Object.entries(want).every(([n, v]) => sameJson(have[n], v));
-      if (Array.isArray(have) && Array.isArray(want)) return want.every((w) => have.some((h) => sameJson(h, w)));
+      if (isObject(have) && isObject(want))
+        return Object.entries(want).every(([n, v]) => sameJson(have[n], v));
+      if (Array.isArray(have) && Array.isArray(want))
+        return want.every((w) => have.some((h) => sameJson(h, w)));
       return sameJson(have, want);
     default:
       return sameJson(have, want);
@@ -167,12 +200,14 @@ function inSync(k: SpecKey, have: unknown, want: unknown): boolean {
 function valueToApply(k: SpecKey, have: unknown, want: unknown): unknown {
   if (k.strategy === 'merge_strategy' || k.strategy === 'service_state_diff') {
     if (isObject(have) && isObject(want)) return { ...have, ...want };
-    if (Array.isArray(have) && Array.isArray(want)) return [...have, ...want.filter((w) => !have.some((h) => sameJson(h, w)))];
+    if (Array.isArray(have) && Array.isArray(want))
+      return [...have, ...want.filter((w) => !have.some((h) => sameJson(h, w)))];
   }
   return want;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 async function call(spec: GeneratedSpec, bus: PluginBus, sm: SpecMethod, value: unknown): Promise<unknown[]> {
   const body: unknown[] = [];
@@ -214,7 +249,13 @@ async function queryAll(spec: GeneratedSpec, bus: PluginBus): Promise<Section> {
     const ifaces: Section = {};
     for (const i of obj.interfaces) {
       if (i.properties.length === 0) continue;
-      const all = await readProperties(spec, bus, obj.path, i.name, i.properties.map((p) => p.name));
+      const all = await readProperties(
+        spec,
+        bus,
+        obj.path,
+        i.name,
+        i.properties.map((p) => p.name),
+      );
       const props: Section = {};
       for (const p of i.properties) if (Object.hasOwn(all, p.name)) props[p.name] = toJson(all[p.name]);
       ifaces[i.name] = props;
@@ -237,7 +278,11 @@ async function queryKeys(spec: GeneratedSpec, bus: PluginBus, keys: string[]): P
       const at = `${q.path} ${q.interface}`;
       let all = byInterface.get(at);
       if (all === undefined) {
-        const names = Object.values(m.keys).flatMap((kk) => ('property' in kk.query && kk.query.interface === q.interface && kk.query.path === q.path ? [kk.query.property] : []));
+        const names = Object.values(m.keys).flatMap((kk) =>
+          'property' in kk.query && kk.query.interface === q.interface && kk.query.path === q.path
+            ? [kk.query.property]
+            : [],
+        );
         all = readProperties(spec, bus, q.path, q.interface, names);
         byInterface.set(at, all);
       }
@@ -255,15 +300,32 @@ async function queryKeys(spec: GeneratedSpec, bus: PluginBus, keys: string[]): P
  * The properties of one interface: GetAll, or when the service fails that (timedated's NTP
  * properties need systemd), each property with Get, leaving out those it cannot read.
  */
-async function readProperties(spec: GeneratedSpec, bus: PluginBus, path: string, iface: string, names: string[]): Promise<Record<string, unknown>> {
+async function readProperties(
+  spec: GeneratedSpec,
+  bus: PluginBus,
+  path: string,
+  iface: string,
+  names: string[],
+): Promise<Record<string, unknown>> {
   try {
     return await bus.getAll(spec.service, path, iface);
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'PermissionDenied' || /may not call/.test(String((e as Error).message))) throw e;
+    if (
+      (e as { code?: unknown }).code === 'PermissionDenied' ||
+      /may not call/.test(String((e as Error).message))
+    )
+      throw e;
     const out: Record<string, unknown> = {};
     for (const name of names) {
       try {
-        const [v] = await bus.call({ destination: spec.service, path, interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: [iface, name] });
+        const [v] = await bus.call({
+          destination: spec.service,
+          path,
+          interface: 'org.freedesktop.DBus.Properties',
+          member: 'Get',
+          signature: 'ss',
+          body: [iface, name],
+        });
         out[name] = v;
       } catch {
         // unreadable now: not part of the state

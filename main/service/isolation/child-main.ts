@@ -30,7 +30,8 @@ async function load(): Promise<StatePlugin> {
   if (s.kind === 'generated' && s.spec !== undefined) return generatedPlugin(s.spec);
   const loaded = (await import(pathToFileURL(s.entry ?? '').href)) as { default?: unknown };
   const mod = (loaded.default ?? loaded) as PluginModule;
-  if (typeof mod !== 'object' || mod === null || !('plugin' in mod)) throw new Error(`${s.entry ?? ''} has no default export { plugin, schema? }`);
+  if (typeof mod !== 'object' || mod === null || !('plugin' in mod))
+    throw new Error(`${s.entry ?? ''} has no default export { plugin, schema? }`);
   exported = mod;
   return mod.plugin;
 }
@@ -51,7 +52,8 @@ async function describe(id: number): Promise<void> {
   try {
     const p = (await plugin) as unknown as Record<string, unknown> | undefined;
     const methods = Object.keys(p ?? {}).filter((k) => typeof p?.[k] === 'function');
-    for (const k of ['available', 'query', 'diff', 'checkpoint', 'apply', 'verify', 'rollback']) if (typeof p?.[k] === 'function' && !methods.includes(k)) methods.push(k);
+    for (const k of ['available', 'query', 'diff', 'checkpoint', 'apply', 'verify', 'rollback'])
+      if (typeof p?.[k] === 'function' && !methods.includes(k)) methods.push(k);
     send({ op: 'result', id, ok: true, value: { methods, schema: exported?.schema ?? null } });
   } catch (e) {
     send({ op: 'result', id, ok: false, error: errorOf(e) });
@@ -100,8 +102,15 @@ const reader = new LineReader(
     if (m === undefined) return;
     if (m['op'] === 'start') started(m as unknown as Start);
     else if (m['op'] === 'describe') void describe(Number(m['id']));
-    else if (m['op'] === 'call') void run(Number(m['id']), String(m['method']), (m['args'] ?? []) as unknown[], (m['ctx'] ?? {}) as Record<string, unknown>);
-    else if (m['op'] === 'abort') aborts.get(Number(m['id']))?.abort(new Error(String(m['reason'] ?? 'aborted')));
+    else if (m['op'] === 'call')
+      void run(
+        Number(m['id']),
+        String(m['method']),
+        (m['args'] ?? []) as unknown[],
+        (m['ctx'] ?? {}) as Record<string, unknown>,
+      );
+    else if (m['op'] === 'abort')
+      aborts.get(Number(m['id']))?.abort(new Error(String(m['reason'] ?? 'aborted')));
     else if (m['op'] === 'bus-result') {
       const p = pendingBus.get(Number(m['id']));
       pendingBus.delete(Number(m['id']));

@@ -51,11 +51,27 @@ function childMain(): string {
 
 /** The bwrap command line of a plugin's child (exported for the tests and `plugin show`). */
 export function sandboxArgs(o: IsolationOptions, node = process.execPath): string[] {
-  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/run'];
+  const args = [
+    '--ro-bind',
+    '/',
+    '/',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
+    '--tmpfs',
+    '/tmp',
+    '--tmpfs',
+    '/run',
+  ];
   for (const d of o.hidden) if (existsSync(d)) args.push('--tmpfs', d);
   for (const d of o.readable) args.push('--ro-bind', d, d);
   const main = childMain();
-  args.push('--ro-bind', main.replace(/\/main\/service\/isolation\/child-main\.js$/, ''), main.replace(/\/main\/service\/isolation\/child-main\.js$/, ''));
+  args.push(
+    '--ro-bind',
+    main.replace(/\/main\/service\/isolation\/child-main\.js$/, ''),
+    main.replace(/\/main\/service\/isolation\/child-main\.js$/, ''),
+  );
   for (const d of o.writable ?? []) if (existsSync(d)) args.push('--bind', d, d);
   args.push('--bind', o.stateDir, o.stateDir);
   args.push(
@@ -109,14 +125,19 @@ export class IsolatedPlugin {
   /** Loads the plugin in its child and says which methods it has and the schema it exports. */
   async describe(deadlineMs: number): Promise<{ methods: string[]; schema: unknown }> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error(`no answer within ${deadlineMs} ms`)), deadlineMs);
+    const timer = setTimeout(
+      () => controller.abort(new Error(`no answer within ${deadlineMs} ms`)),
+      deadlineMs,
+    );
     try {
       this.ensure();
       const id = ++this.seq;
       const ctx = { signal: controller.signal } as PluginContext;
       const answer = new Promise<unknown>((resolve, reject) => {
         this.pending.set(id, { resolve, reject, ctx });
-        controller.signal.addEventListener('abort', () => this.kill('it did not load in time'), { once: true });
+        controller.signal.addEventListener('abort', () => this.kill('it did not load in time'), {
+          once: true,
+        });
       });
       this.write({ op: 'describe', id });
       return (await answer) as { methods: string[]; schema: unknown };
@@ -164,7 +185,8 @@ export class IsolatedPlugin {
     child.stdin?.on('error', () => undefined);
     child.on('error', (e) => this.onExit(`could not be started: ${e.message}`));
     child.on('exit', (code, signal) => {
-      if (this.child === child) this.onExit(signal !== null ? `was killed by ${signal}` : `exited with code ${code ?? '?'}`);
+      if (this.child === child)
+        this.onExit(signal !== null ? `was killed by ${signal}` : `exited with code ${code ?? '?'}`);
     });
     this.write({ op: 'start', ...this.o.start });
     return child;
@@ -185,7 +207,9 @@ export class IsolatedPlugin {
         const reason: unknown = ctx.signal.reason;
         this.pending.delete(id);
         reject(reason instanceof Error ? reason : new Error(String(reason)));
-        this.kill(`its ${method} was abandoned (${reason instanceof Error ? reason.message : String(reason)})`);
+        this.kill(
+          `its ${method} was abandoned (${reason instanceof Error ? reason.message : String(reason)})`,
+        );
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       const done = (): void => ctx.signal.removeEventListener('abort', onAbort);
@@ -200,7 +224,13 @@ export class IsolatedPlugin {
         },
         ctx,
       });
-      this.write({ op: 'call', id, method, args, ctx: { plugin: ctx.plugin, config: ctx.config, deadline: ctx.deadline, after: ctx.after } });
+      this.write({
+        op: 'call',
+        id,
+        method,
+        args,
+        ctx: { plugin: ctx.plugin, config: ctx.config, deadline: ctx.deadline, after: ctx.after },
+      });
     });
   }
 
@@ -217,7 +247,12 @@ export class IsolatedPlugin {
         return;
       }
       case 'bus':
-        void this.relay(Number(m['id']), Number(m['callId']), String(m['kind']), (m['args'] ?? []) as unknown[]);
+        void this.relay(
+          Number(m['id']),
+          Number(m['callId']),
+          String(m['kind']),
+          (m['args'] ?? []) as unknown[],
+        );
         return;
       case 'progress':
         this.pending.get(Number(m['callId']))?.ctx.progress(String(m['text']).slice(0, 1000));
@@ -265,9 +300,16 @@ export class IsolatedPlugin {
   }
 
   private onExit(how: string): void {
-    const why = this.killedBecause !== undefined ? `was killed: ${this.killedBecause}` : this.loadError !== undefined ? `could not load: ${this.loadError}` : how;
+    const why =
+      this.killedBecause !== undefined
+        ? `was killed: ${this.killedBecause}`
+        : this.loadError !== undefined
+          ? `could not load: ${this.loadError}`
+          : how;
     const tail = this.outputTail.trim().split('\n').slice(-3).join(' | ').slice(-300);
-    const error = new Error(`its isolated process ${why}${tail !== '' && this.killedBecause === undefined ? `; its last output: ${tail}` : ''}`);
+    const error = new Error(
+      `its isolated process ${why}${tail !== '' && this.killedBecause === undefined ? `; its last output: ${tail}` : ''}`,
+    );
     this.child = undefined;
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
@@ -278,7 +320,11 @@ export class IsolatedPlugin {
 
 /** An error the child reported: an OpError again when it was one (a refused bus call keeps its where). */
 function errorFromChild(raw: unknown): Error {
-  const e = (typeof raw === 'object' && raw !== null ? raw : {}) as { message?: unknown; code?: unknown; where?: unknown };
+  const e = (typeof raw === 'object' && raw !== null ? raw : {}) as {
+    message?: unknown;
+    code?: unknown;
+    where?: unknown;
+  };
   const message = String(e.message ?? 'failed');
   const code = ErrorCode.safeParse(e.code);
   if (code.success && typeof e.where === 'object' && e.where !== null)

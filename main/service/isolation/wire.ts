@@ -8,7 +8,12 @@ export const MAX_LINE = 8 * 1024 * 1024;
 export function encode(message: unknown): string {
   return JSON.stringify(message, (_k, v: unknown) => {
     if (typeof v === 'bigint') return { $bigint: v.toString() };
-    if (typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data))
+    if (
+      typeof v === 'object' &&
+      v !== null &&
+      (v as { type?: unknown }).type === 'Buffer' &&
+      Array.isArray((v as { data?: unknown }).data)
+    )
       return { $bytes: Buffer.from((v as { data: number[] }).data).toString('base64') };
     return v;
   });
@@ -22,7 +27,8 @@ export function decode(line: string): Record<string, unknown> | undefined {
       if (typeof x === 'object' && x !== null && !Array.isArray(x)) {
         const o = x as Record<string, unknown>;
         const keys = Object.keys(o);
-        if (keys.length === 1 && typeof o['$bigint'] === 'string' && /^-?[0-9]{1,40}$/.test(o['$bigint'])) return BigInt(o['$bigint']);
+        if (keys.length === 1 && typeof o['$bigint'] === 'string' && /^-?[0-9]{1,40}$/.test(o['$bigint']))
+          return BigInt(o['$bigint']);
         if (keys.length === 1 && typeof o['$bytes'] === 'string') return Buffer.from(o['$bytes'], 'base64');
       }
       return x;
@@ -30,7 +36,9 @@ export function decode(line: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
 }
 
 /** Splits a byte stream into lines, refusing any line longer than MAX_LINE. */

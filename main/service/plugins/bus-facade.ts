@@ -33,7 +33,8 @@ export class PermissionedBus implements PluginBus {
 
   async call(call: BusCall): Promise<unknown[]> {
     this.check(call);
-    const read = (call.interface === PROPERTIES && call.member !== 'Set') || call.interface === INTROSPECTABLE;
+    const read =
+      (call.interface === PROPERTIES && call.member !== 'Set') || call.interface === INTROSPECTABLE;
     if (!read) {
       this.onAllowed?.({
         plugin: this.plugin,

@@ -185,8 +185,12 @@ async function loadPlugin(
   };
   const manifest = parseManifest(readFileSync(files(MANIFEST), 'utf8'), manifestFile);
   const name = manifest.plugin.name;
-  const source: PluginSource = manifest.plugin.source === 'auto-generated' && declared !== 'built-in' ? 'generated' : declared;
-  const isolation = (kind: 'community' | 'generated', start: ConstructorParameters<typeof IsolatedPlugin>[0]['start']): IsolatedPlugin =>
+  const source: PluginSource =
+    manifest.plugin.source === 'auto-generated' && declared !== 'built-in' ? 'generated' : declared;
+  const isolation = (
+    kind: 'community' | 'generated',
+    start: ConstructorParameters<typeof IsolatedPlugin>[0]['start'],
+  ): IsolatedPlugin =>
     new IsolatedPlugin({
       name,
       start,
@@ -198,10 +202,23 @@ async function loadPlugin(
     });
   if (source === 'generated') {
     const xmlFile = files(INTROSPECTION_FILE);
-    const xml = parseIntrospection(readFileSync(xmlFile, 'utf8'), { file: xmlFile, ...(manifest.plugin.dbus_path !== undefined ? { path: manifest.plugin.dbus_path } : {}) });
-    if (!xml.ok) throw new OpError('ParseError', `plugin ${name}: ${xml.error.message}`, { plugin: name, file: xmlFile, ...(xml.error.line !== undefined ? { line: xml.error.line, column: xml.error.column } : {}) });
+    const xml = parseIntrospection(readFileSync(xmlFile, 'utf8'), {
+      file: xmlFile,
+      ...(manifest.plugin.dbus_path !== undefined ? { path: manifest.plugin.dbus_path } : {}),
+    });
+    if (!xml.ok)
+      throw new OpError('ParseError', `plugin ${name}: ${xml.error.message}`, {
+        plugin: name,
+        file: xmlFile,
+        ...(xml.error.line !== undefined ? { line: xml.error.line, column: xml.error.column } : {}),
+      });
     const service = manifest.plugin.dbus_service;
-    if (service === undefined) throw new OpError('SchemaError', `${manifestFile}: plugin.dbus_service: a generated plugin names its bus name`, { plugin: name, file: manifestFile });
+    if (service === undefined)
+      throw new OpError(
+        'SchemaError',
+        `${manifestFile}: plugin.dbus_service: a generated plugin names its bus name`,
+        { plugin: name, file: manifestFile },
+      );
     const owner = loaded.find((p) => p.source === 'built-in' && p.manifest.plugin.dbus_service === service);
     if (owner !== undefined) {
       throw new Listed({
@@ -215,11 +232,22 @@ async function loadPlugin(
     let mapping;
     if (existsSync(mappingFile)) {
       const r = parseMapping(readFileSync(files(MAPPING_FILE), 'utf8'), mappingFile);
-      if (!r.ok) throw new OpError('ParseError', `plugin ${name}: ${r.error.message}`, { plugin: name, file: mappingFile, ...(r.error.line !== undefined ? { line: r.error.line, column: r.error.column } : {}), ...(r.error.pointer !== undefined ? { pointer: r.error.pointer } : {}) });
+      if (!r.ok)
+        throw new OpError('ParseError', `plugin ${name}: ${r.error.message}`, {
+          plugin: name,
+          file: mappingFile,
+          ...(r.error.line !== undefined ? { line: r.error.line, column: r.error.column } : {}),
+          ...(r.error.pointer !== undefined ? { pointer: r.error.pointer } : {}),
+        });
       mapping = r.value;
     }
     const built = buildSpec(xml.value, { service, name, ...(mapping !== undefined ? { mapping } : {}) });
-    if (!built.ok) throw new OpError('SchemaError', `plugin ${name}: ${mappingFile}: ${built.message}`, { plugin: name, file: mappingFile, ...(built.pointer !== undefined ? { pointer: built.pointer } : {}) });
+    if (!built.ok)
+      throw new OpError('SchemaError', `plugin ${name}: ${mappingFile}: ${built.message}`, {
+        plugin: name,
+        file: mappingFile,
+        ...(built.pointer !== undefined ? { pointer: built.pointer } : {}),
+      });
     const writable = writableKeys(built.spec);
     const isolated = isolation('generated', { kind: 'generated', spec: built.spec });
     return {
@@ -232,7 +260,12 @@ async function loadPlugin(
       impl: isolated.impl,
       isolation: 'out-of-process',
       writable: writable.length > 0,
-      ...(writable.length === 0 ? { readOnlyBecause: mapping === undefined ? `no ${MAPPING_FILE}: read-only` : 'its mapping names no apply_method' } : {}),
+      ...(writable.length === 0
+        ? {
+            readOnlyBecause:
+              mapping === undefined ? `no ${MAPPING_FILE}: read-only` : 'its mapping names no apply_method',
+          }
+        : {}),
       service,
       isolated,
     };
@@ -245,19 +278,45 @@ async function loadPlugin(
       described = await isolated.describe(Math.min(manifest.limits.deadline_s, 20) * 1000);
     } catch (e) {
       isolated.close();
-      throw new OpError('PluginUnavailable', `plugin ${name}: ${e instanceof Error ? e.message : String(e)}`, { plugin: name, file: entry });
+      throw new OpError(
+        'PluginUnavailable',
+        `plugin ${name}: ${e instanceof Error ? e.message : String(e)}`,
+        { plugin: name, file: entry },
+      );
     }
     const missing = METHODS.filter((m) => !described.methods.includes(m));
     if (missing.length > 0) {
       isolated.close();
-      throw new OpError('PluginUnavailable', `plugin ${name}: its entry ${manifest.plugin.entry} lacks ${missing.join(', ')}`, { plugin: name, file: entry });
+      throw new OpError(
+        'PluginUnavailable',
+        `plugin ${name}: its entry ${manifest.plugin.entry} lacks ${missing.join(', ')}`,
+        { plugin: name, file: entry },
+      );
     }
-    const schema = manifest.plugin.schema !== undefined ? readSchemaFile(files(manifest.plugin.schema), name) : described.schema;
+    const schema =
+      manifest.plugin.schema !== undefined
+        ? readSchemaFile(files(manifest.plugin.schema), name)
+        : described.schema;
     if (schema === undefined || typeof schema !== 'object' || schema === null) {
       isolated.close();
-      throw new OpError('PluginUnavailable', `plugin ${name}: no section schema (name a file in [plugin] schema, or export schema)`, { plugin: name });
+      throw new OpError(
+        'PluginUnavailable',
+        `plugin ${name}: no section schema (name a file in [plugin] schema, or export schema)`,
+        { plugin: name },
+      );
     }
-    return { name, version: manifest.plugin.version, source, dir, manifest, schema: schema as JsonSchema, impl: isolated.impl, isolation: 'out-of-process', writable: manifest.plugin.read_only !== true, isolated };
+    return {
+      name,
+      version: manifest.plugin.version,
+      source,
+      dir,
+      manifest,
+      schema: schema as JsonSchema,
+      impl: isolated.impl,
+      isolation: 'out-of-process',
+      writable: manifest.plugin.read_only !== true,
+      isolated,
+    };
   }
   const mod = await importEntry(entry);
   const impl = mod.plugin;
@@ -285,7 +344,17 @@ async function loadPlugin(
       },
     );
   }
-  return { name, version: manifest.plugin.version, source, dir, manifest, schema, impl, isolation: 'in-process', writable: manifest.plugin.read_only !== true };
+  return {
+    name,
+    version: manifest.plugin.version,
+    source,
+    dir,
+    manifest,
+    schema,
+    impl,
+    isolation: 'in-process',
+    writable: manifest.plugin.read_only !== true,
+  };
 }
 
 /**

@@ -75,7 +75,16 @@ export const ManifestFile = z
      * absolute directories, bound read-write into its sandbox. It writes them as its unprivileged user.
      */
     isolation: z
-      .object({ write: z.array(z.string().regex(/^\/[^\0]*$/, 'an absolute directory').refine((d) => !d.split('/').includes('..'), 'no ".."')).default([]) })
+      .object({
+        write: z
+          .array(
+            z
+              .string()
+              .regex(/^\/[^\0]*$/, 'an absolute directory')
+              .refine((d) => !d.split('/').includes('..'), 'no ".."'),
+          )
+          .default([]),
+      })
       .strict()
       .default({ write: [] }),
     limits: z
