@@ -2,8 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PluginsResponse } from '../../main/common/contract/index.js';
+import { connectSystemBus } from '../../main/common/dbus/calls.js';
+import { generatePlugin } from '../../main/common/generated/generate.js';
+import { permissionsOf } from '../../main/common/generated/spec.js';
+import type { PluginContext } from '../../main/sdk/index.js';
+import { IsolatedPlugin } from '../../main/service/isolation/isolated-plugin.js';
+import { PermissionedBus } from '../../main/service/plugins/bus-facade.js';
 import { stateRoot } from '../../main/service/plugins/discover.js';
-import { TestSandbox, writeDocument } from '../support/sandbox.js';
+import { ROOT, TestSandbox, writeDocument } from '../support/sandbox.js';
 
 // Generated plugins (timedate1, locale1 from the installation's plugins/generated/) and a hostile
 // community plugin, against a real core on the development host's bus with the real
@@ -243,6 +249,63 @@ describe('generated plugins against the real timedated and localed', () => {
     const r = plan({ timedate1: { ntp: true } }, 'ntp');
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toMatch(/timedate1 is read-only for ntp/);
+  });
+});
+
+describe('the shipped hostname1 mapping (not loaded by the core: the built-in owns the service)', () => {
+  it('sets the pretty hostname through the generated plugin in its isolated child, read back with busctl', async () => {
+    const dir = join(ROOT, 'plugins/generated/hostname1');
+    const r = generatePlugin({
+      xml: readFileSync(join(dir, 'introspection.xml'), 'utf8'),
+      file: join(dir, 'introspection.xml'),
+      mapping: {
+        text: readFileSync(join(dir, 'semantic-mapping.toml'), 'utf8'),
+        file: join(dir, 'semantic-mapping.toml'),
+      },
+    });
+    if (!r.ok) throw new Error(r.error.message);
+    const bus = await connectSystemBus();
+    const isolated = new IsolatedPlugin({
+      name: 'hostname1',
+      start: { kind: 'generated', spec: r.plugin.spec },
+      readable: [],
+      stateDir: join(sb.dir, '..', 'hostname1-state'),
+      hidden: [sb.dataDir],
+    });
+    const refused: string[] = [];
+    const ctx = (): PluginContext => ({
+      plugin: 'hostname1',
+      config: {},
+      bus: new PermissionedBus(
+        'hostname1',
+        permissionsOf(r.plugin.spec),
+        () => bus,
+        (x) => refused.push(x.reason),
+      ),
+      signal: new AbortController().signal,
+      deadline: Date.now() + 20_000,
+      after: {},
+      log: { info: () => undefined, warn: () => undefined },
+      progress: () => undefined,
+    });
+    try {
+      const p = isolated.impl;
+      const current = (await p.query(ctx())) as Record<string, unknown>;
+      const desired = { pretty_hostname: 'Generated Plugin Host' };
+      const diff = await p.diff(current, desired, ctx());
+      expect(diff.resources).toMatchObject([{ id: 'pretty_hostname', action: 'modify' }]);
+      expect(await p.apply(diff, desired, ctx())).toEqual({ changed: 1 });
+      expect(sb.hostnameProperty('PrettyHostname')).toBe('Generated Plugin Host');
+      expect(await p.verify(desired, ctx())).toEqual({ drift: [] });
+      // protected_services: a desired value naming "localhost" is refused before any call
+      await expect(p.diff(current, { static_hostname: 'localhost' }, ctx())).rejects.toThrow(
+        /protected_services/,
+      );
+      expect(refused).toEqual([]);
+    } finally {
+      isolated.close();
+      bus.disconnect();
+    }
   });
 });
 
