@@ -5,6 +5,7 @@ import { auditGroup } from './groups/audit.js';
 import { cacheIndexGroup } from './groups/cache-index.js';
 import { defencesGroup } from './groups/defences.js';
 import { embedGroup } from './groups/embed.js';
+import { generatedGroup } from './groups/generated.js';
 import { hostnameGroup } from './groups/hostname.js';
 import { lxcGroup } from './groups/lxc.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
@@ -40,6 +41,7 @@ const GROUPS: BenchGroup[] = [
   openflowGroup,
   openflowApplyGroup,
   searchGroup,
+  generatedGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

@@ -6,10 +6,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = /\.(toml|json|xml)$/;
-for (const plugin of readdirSync(join(root, 'plugins'), { withFileTypes: true })) {
-  if (!plugin.isDirectory()) continue;
-  for (const file of readdirSync(join(root, 'plugins', plugin.name))) {
-    if (DATA.test(file))
-      cpSync(join(root, 'plugins', plugin.name, file), join(root, 'dist/plugins', plugin.name, file));
+// generated plugins (plugins/generated/<name>/) are data only, one level further down
+const copyData = (dir) => {
+  for (const entry of readdirSync(join(root, 'plugins', dir), { withFileTypes: true })) {
+    const rel = join(dir, entry.name);
+    if (entry.isDirectory()) copyData(rel);
+    else if (DATA.test(entry.name)) cpSync(join(root, 'plugins', rel), join(root, 'dist/plugins', rel));
   }
-}
+};
+copyData('.');

@@ -207,7 +207,18 @@ setInterval(() => {}, 1 << 30);
   it('lists each component in `sandbox status` with the PID the bus and /proc know it by', async () => {
     await busctl('get-property', ...HOSTNAME1, 'Hostname'); // hostnamed runs now, so it has a PID
     const { code, byName } = statusByCli(dir);
-    expect([...byName.keys()]).toEqual(['bus', 'polkitd', 'hostnamed', 'netns', 'ovs', 'lxc', 'wireguard', 'core']);
+    expect([...byName.keys()]).toEqual([
+      'bus',
+      'polkitd',
+      'hostnamed',
+      'timedated',
+      'localed',
+      'netns',
+      'ovs',
+      'lxc',
+      'wireguard',
+      'core',
+    ]);
     for (const c of byName.values()) expect(c, c.name).toMatchObject({ healthy: true });
     expect(code).toBe(0);
 

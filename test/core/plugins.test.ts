@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   copyFileSync,
   symlinkSync,
   cpSync,
@@ -46,6 +47,9 @@ plugins = ${JSON.stringify(o.after ?? [])}
 
 ${o.permissions ?? ''}
 
+[isolation]
+write = ["${probeRoot}"]
+
 [limits]
 deadline_s = ${o.deadline ?? 20}
 
@@ -88,6 +92,8 @@ beforeAll(async () => {
   probeRoot = join(base, 'probe-host');
   filesRoot = join(base, 'files-host');
   for (const d of [pluginPath, probeRoot, filesRoot]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  // community plugins run isolated as nobody: the directories they manage are theirs to write
+  for (const d of [probeRoot, filesRoot]) chownSync(d, 65534, 65534);
   installProbe('alpha');
   installProbe('beta', { after: ['alpha'] });
   installProbe('gamma', { after: ['delta'] });
@@ -103,7 +109,12 @@ properties = "read"`,
   // the example plugin, installed as docs/plugins.md says, with its root pointed at this test's directory
   cpSync(join(ROOT, 'examples/plugins/files'), join(pluginPath, 'files'), { recursive: true });
   const manifest = join(pluginPath, 'files', 'plugin.toml');
-  writeFileSync(manifest, readFileSync(manifest, 'utf8').replace(/^root = .*$/m, `root = "${filesRoot}"`));
+  writeFileSync(
+    manifest,
+    readFileSync(manifest, 'utf8')
+      .replace(/^root = .*$/m, `root = "${filesRoot}"`)
+      .replace(/^write = .*$/m, `write = ["${filesRoot}"]`),
+  );
   // a directory anyone may write: the core must refuse to load code from it
   const open = join(base, 'world-writable');
   mkdirSync(join(open, 'evil'), { recursive: true });
@@ -308,7 +319,8 @@ describe('the engine’s rules', () => {
     const started = Date.now();
     const r = sb.cli(['apply', file, '--yes', '--json']);
     expect(r.code).toBe(1);
-    expect(Date.now() - started).toBeLessThan(4000);
+    // the isolated child is killed at the deadline and a new one started for the rollback
+    expect(Date.now() - started).toBeLessThan(6000);
     expect(errorOf(r.stdout)).toMatchObject({ code: 'ApplyFailed', where: { plugin: 'slowpoke' } });
     expect(errorOf(r.stdout).message).toMatch(
       /slowpoke did not finish apply within its deadline of 1 s; abandoned/,

@@ -6,6 +6,7 @@ import { readTopology, topologyJson, topologyText, type Topology } from '../../c
 import { auditCommand } from './audit-commands.js';
 import { modelCommand } from './model-commands.js';
 import { auditSearchCommand } from './search-commands.js';
+import { addPluginCommands } from './plugin-commands.js';
 import { readDocument } from './document-file.js';
 import { lxcCommand } from './lxc-commands.js';
 import { EXIT, print, withClient, writeText, type JsonFlag } from './io.js';
@@ -190,6 +191,7 @@ export function clientCommands(program: Command): void {
       const r = await withClient((c) => c.call('Plugins', {}));
       print(o.json, r, pluginsText(r));
     });
+  addPluginCommands(plugin);
 
   program
     .command('stats')

@@ -59,11 +59,17 @@ export function driftText(r: DriftResponse): string {
 }
 
 /** The plugins the core found, in apply order, and what it refused. */
+/** Where a plugin comes from, where it runs, and whether it can change anything: "generated, out-of-process, read-only". */
+export function pluginTraits(p: PluginsResponse['plugins'][number]): string {
+  const writable = p.writable === undefined ? [] : [p.writable ? 'writable' : 'read-only'];
+  return [p.source, ...(p.isolation !== undefined ? [p.isolation] : []), ...writable].join(', ');
+}
+
 export function pluginsText(r: PluginsResponse): string {
   const lines: string[] = [];
   for (const p of r.plugins) {
     lines.push(
-      `${p.name} ${p.version} (${p.source})${p.after.length > 0 ? ` after ${p.after.join(', ')}` : ''}: ${p.available ? 'available' : `unavailable: ${p.why_not ?? ''}`}`,
+      `${p.name} ${p.version} (${pluginTraits(p)})${p.after.length > 0 ? ` after ${p.after.join(', ')}` : ''}: ${p.available ? 'available' : `unavailable: ${p.why_not ?? ''}`}`,
     );
     for (const perm of p.permissions.dbus as {
       name: string;

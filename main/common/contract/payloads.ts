@@ -185,6 +185,15 @@ export const PluginInfo = z.object({
   name: z.string(),
   version: z.string(),
   source: z.enum(['built-in', 'generated', 'community']),
+  /** Where it runs: built-ins in the core, generated and community plugins in an isolated process. */
+  isolation: z.enum(['in-process', 'out-of-process']).optional(),
+  /** Whether it can change anything (a generated plugin only through its semantic mapping), and why not. */
+  writable: z.boolean().optional(),
+  read_only_because: z.string().optional(),
+  /** The D-Bus service it drives, when its manifest names one. */
+  service: z.string().optional(),
+  /** False for a plugin found and listed but not loaded (a generated plugin whose service a built-in owns). */
+  loaded: z.boolean().optional(),
   description: z.string().optional(),
   /** The plugins it is applied after (its `[dependencies] plugins`). */
   after: z.array(z.string()),

@@ -136,6 +136,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     const found = await discoverPlugins({
       builtinDir: o.plugins?.builtinDir ?? builtinPluginDir(),
       pluginPath: o.plugins?.pluginPath ?? pluginPathFromEnv(process.env['OP_DBUS_PLUGIN_PATH']),
+      dataDir: o.dataDir,
     });
     const config = o.config ?? { file: undefined, plugins: {} };
     for (const record of found.plugins) {
@@ -259,6 +260,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         checkpointer.stop();
         await search.stop();
         await (await searchEmbedder)?.close();
+        for (const p of found.plugins) p.isolated?.close();
         audit.close();
         lock.release();
       },

@@ -106,6 +106,14 @@ export class StateEngine {
           summary: `refused a bus call of plugin ${r.plugin}: ${r.interface}.${r.member} on ${r.destination} (${r.reason})`,
           payload: r,
         }),
+      onIsolated: (e, actor) =>
+        options.audit.record({
+          kind: 'plugin',
+          actor,
+          plugin: e.plugin,
+          summary: e.summary,
+          payload: e.payload,
+        }),
     });
   }
 
@@ -131,7 +139,18 @@ export class StateEngine {
         notes: [],
       });
     }
-    return { plugins: out, refused: [...registry.refused] };
+    // found and listed, not loaded (a generated plugin whose service a built-in owns)
+    for (const r of registry.refused) {
+      if (r.listed === undefined || r.name === undefined) continue;
+      out.push({
+        ...describePlugin({ name: r.name, ...r.listed }, r.listed.manifest.dependencies.plugins),
+        loaded: false,
+        available: false,
+        why_not: r.reason,
+        notes: [],
+      });
+    }
+    return { plugins: out, refused: registry.refused.filter((r) => r.listed === undefined) };
   }
 
   /** The current state of each plugin (or why it is unavailable). */
@@ -929,13 +948,29 @@ function located(e: unknown, parsed: ParsedDocument): unknown {
 }
 
 function describePlugin(
-  p: { name: string; version: string; source: PluginInfo['source']; manifest: RegisteredPlugin['manifest'] },
+  p: {
+    name: string;
+    version: string;
+    source: PluginInfo['source'];
+    manifest: RegisteredPlugin['manifest'];
+    isolation?: RegisteredPlugin['isolation'];
+    writable?: boolean;
+    readOnlyBecause?: string;
+    service?: string;
+  },
   after: string[],
 ): Omit<PluginInfo, 'available' | 'notes'> {
+  const readOnly = p.writable === false || p.manifest.plugin.read_only === true;
   return {
     name: p.name,
     version: p.version,
     source: p.source,
+    isolation: p.isolation ?? (p.source === 'built-in' ? 'in-process' : 'out-of-process'),
+    writable: !readOnly,
+    ...(readOnly ? { read_only_because: p.readOnlyBecause ?? 'its manifest says read_only' } : {}),
+    ...((p.service ?? p.manifest.plugin.dbus_service) !== undefined
+      ? { service: p.service ?? p.manifest.plugin.dbus_service }
+      : {}),
     ...(p.manifest.plugin.description !== undefined ? { description: p.manifest.plugin.description } : {}),
     after,
     permissions: { dbus: p.manifest.permissions.dbus },

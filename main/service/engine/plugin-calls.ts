@@ -19,6 +19,11 @@ export interface CallOptions {
 export interface PluginCallSinks {
   bus: () => MessageBus;
   onRefused: (refused: RefusedCall, actor: AuditActor) => Promise<unknown>;
+  /** What an isolated plugin did that the audit log keeps: each bus call it made, each failure. */
+  onIsolated?: (
+    event: { plugin: string; summary: string; payload: unknown },
+    actor: AuditActor,
+  ) => Promise<unknown>;
   log: (line: string) => void;
 }
 
@@ -44,11 +49,28 @@ export class PluginCalls {
     if (o.signal?.aborted === true) throw o.signal.reason;
     o.signal?.addEventListener('abort', onParentAbort, { once: true });
     const refusals: Promise<unknown>[] = [];
+    const isolated = plugin.isolation === 'out-of-process' ? this.sinks.onIsolated : undefined;
     const ctx: PluginContext = {
       plugin: plugin.name,
       config: Object.freeze({ ...plugin.manifest.config }),
-      bus: new PermissionedBus(plugin.name, plugin.manifest.permissions.dbus, this.sinks.bus, (refused) =>
-        refusals.push(this.sinks.onRefused(refused, o.actor).catch(() => undefined)),
+      bus: new PermissionedBus(
+        plugin.name,
+        plugin.manifest.permissions.dbus,
+        this.sinks.bus,
+        (refused) => refusals.push(this.sinks.onRefused(refused, o.actor).catch(() => undefined)),
+        isolated === undefined
+          ? undefined
+          : (c) =>
+              refusals.push(
+                isolated(
+                  {
+                    plugin: plugin.name,
+                    summary: `plugin ${plugin.name} (isolated) called ${c.interface}.${c.member} on ${c.destination} ${c.path} with the core's authority`,
+                    payload: c,
+                  },
+                  o.actor,
+                ).catch(() => undefined),
+              ),
       ),
       signal: controller.signal,
       deadline: Date.now() + deadlineS * 1000,
@@ -74,7 +96,20 @@ export class PluginCalls {
     try {
       return await Promise.race([call(ctx), deadline]);
     } catch (e) {
-      throw pluginError(plugin.name, step, e);
+      const error = pluginError(plugin.name, step, e);
+      if (isolated !== undefined) {
+        refusals.push(
+          isolated(
+            {
+              plugin: plugin.name,
+              summary: `plugin ${plugin.name} (isolated) ${step}: ${error.message}`.slice(0, 2000),
+              payload: { step, code: error.code },
+            },
+            o.actor,
+          ).catch(() => undefined),
+        );
+      }
+      throw error;
     } finally {
       clearTimeout(timer);
       o.signal?.removeEventListener('abort', onParentAbort);

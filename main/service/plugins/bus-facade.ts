@@ -27,10 +27,23 @@ export class PermissionedBus implements PluginBus {
     private readonly permissions: readonly DbusPermission[],
     private readonly bus: () => MessageBus,
     private readonly onRefused: (refused: RefusedCall) => void,
+    /** Told of each allowed call that is not a read (an isolated plugin's calls are audited). */
+    private readonly onAllowed?: (call: Omit<RefusedCall, 'reason'>) => void,
   ) {}
 
   async call(call: BusCall): Promise<unknown[]> {
     this.check(call);
+    const read =
+      (call.interface === PROPERTIES && call.member !== 'Set') || call.interface === INTROSPECTABLE;
+    if (!read) {
+      this.onAllowed?.({
+        plugin: this.plugin,
+        destination: call.destination,
+        path: call.path,
+        interface: call.interface,
+        member: call.member,
+      });
+    }
     return callMethod(this.bus(), call);
   }
 

@@ -70,6 +70,23 @@ export const ManifestFile = z
       .object({ dbus: z.array(DbusPermission).default([]) })
       .strict()
       .default({ dbus: [] }),
+    /**
+     * What an isolated (community or generated) plugin may write besides its own directory: these
+     * absolute directories, bound read-write into its sandbox. It writes them as its unprivileged user.
+     */
+    isolation: z
+      .object({
+        write: z
+          .array(
+            z
+              .string()
+              .regex(/^\/[^\0]*$/, 'an absolute directory')
+              .refine((d) => !d.split('/').includes('..'), 'no ".."'),
+          )
+          .default([]),
+      })
+      .strict()
+      .default({ write: [] }),
     limits: z
       .object({ deadline_s: z.number().positive().max(3600).default(DEFAULT_DEADLINE_S) })
       .strict()

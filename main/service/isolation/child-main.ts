@@ -1,0 +1,135 @@
+import { Socket } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import type { BusCall, PluginContext, PluginModule, StatePlugin } from '../../sdk/index.js';
+import { generatedPlugin } from '../generated/runtime.js';
+import type { GeneratedSpec } from '../../common/generated/spec.js';
+import { decode, encode, errorOf, LineReader } from './wire.js';
+
+// The process an isolated plugin runs in (inside bubblewrap, as an unprivileged user, no network,
+// no bus): it reads calls on stdin, answers on fd 3, and reaches the bus only by asking the core,
+// which checks each call against the plugin's permissions and makes it with its own connection.
+
+// libuv streams, not fs streams: a blocking read or write in the thread pool would hold process.exit
+const out = new Socket({ fd: 3, readable: false, writable: true });
+const send = (m: unknown): void => void out.write(encode(m) + '\n');
+
+interface Start {
+  kind: 'community' | 'generated';
+  entry?: string;
+  spec?: GeneratedSpec;
+}
+
+let started: (s: Start) => void = () => undefined;
+const start = new Promise<Start>((resolve) => (started = resolve));
+let busSeq = 0;
+const pendingBus = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+const aborts = new Map<number, AbortController>();
+
+async function load(): Promise<StatePlugin> {
+  const s = await start;
+  if (s.kind === 'generated' && s.spec !== undefined) return generatedPlugin(s.spec);
+  const loaded = (await import(pathToFileURL(s.entry ?? '').href)) as { default?: unknown };
+  const mod = (loaded.default ?? loaded) as PluginModule;
+  if (typeof mod !== 'object' || mod === null || !('plugin' in mod))
+    throw new Error(`${s.entry ?? ''} has no default export { plugin, schema? }`);
+  exported = mod;
+  return mod.plugin;
+}
+
+function bus(callId: number, kind: 'call' | 'getAll' | 'reachable', args: unknown[]): Promise<unknown> {
+  const id = ++busSeq;
+  return new Promise((resolve, reject) => {
+    pendingBus.set(id, { resolve, reject });
+    send({ op: 'bus', id, callId, kind, args });
+  });
+}
+
+let exported: PluginModule | undefined;
+const plugin = load();
+
+/** What the core checks before it lists the plugin: the methods it has, and the schema it exports. */
+async function describe(id: number): Promise<void> {
+  try {
+    const p = (await plugin) as unknown as Record<string, unknown> | undefined;
+    const methods = Object.keys(p ?? {}).filter((k) => typeof p?.[k] === 'function');
+    for (const k of ['available', 'query', 'diff', 'checkpoint', 'apply', 'verify', 'rollback'])
+      if (typeof p?.[k] === 'function' && !methods.includes(k)) methods.push(k);
+    send({ op: 'result', id, ok: true, value: { methods, schema: exported?.schema ?? null } });
+  } catch (e) {
+    send({ op: 'result', id, ok: false, error: errorOf(e) });
+  }
+}
+
+function contextOf(callId: number, c: Record<string, unknown>): PluginContext {
+  const controller = new AbortController();
+  aborts.set(callId, controller);
+  return {
+    plugin: String(c['plugin']),
+    config: Object.freeze((c['config'] ?? {}) as Record<string, unknown>),
+    bus: {
+      call: (call: BusCall) => bus(callId, 'call', [call]) as Promise<unknown[]>,
+      getAll: (d, p, i) => bus(callId, 'getAll', [d, p, i]) as Promise<Record<string, unknown>>,
+      reachable: (n) => bus(callId, 'reachable', [n]) as Promise<boolean>,
+    },
+    signal: controller.signal,
+    deadline: Number(c['deadline']),
+    after: Object.freeze((c['after'] ?? {}) as PluginContext['after']),
+    log: {
+      info: (text) => send({ op: 'log', level: 'info', text: String(text) }),
+      warn: (text) => send({ op: 'log', level: 'warn', text: String(text) }),
+    },
+    progress: (text) => send({ op: 'progress', callId, text: String(text) }),
+  };
+}
+
+async function run(id: number, method: string, args: unknown[], ctx: Record<string, unknown>): Promise<void> {
+  try {
+    const p = (await plugin) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const fn = p[method];
+    if (typeof fn !== 'function') throw new Error(`the plugin has no method ${method}`);
+    const value = await fn.call(p, ...args, contextOf(id, ctx));
+    send({ op: 'result', id, ok: true, value: value ?? null });
+  } catch (e) {
+    send({ op: 'result', id, ok: false, error: errorOf(e) });
+  } finally {
+    aborts.delete(id);
+  }
+}
+
+const reader = new LineReader(
+  (line) => {
+    const m = decode(line);
+    if (m === undefined) return;
+    if (m['op'] === 'start') started(m as unknown as Start);
+    else if (m['op'] === 'describe') void describe(Number(m['id']));
+    else if (m['op'] === 'call')
+      void run(
+        Number(m['id']),
+        String(m['method']),
+        (m['args'] ?? []) as unknown[],
+        (m['ctx'] ?? {}) as Record<string, unknown>,
+      );
+    else if (m['op'] === 'abort')
+      aborts.get(Number(m['id']))?.abort(new Error(String(m['reason'] ?? 'aborted')));
+    else if (m['op'] === 'bus-result') {
+      const p = pendingBus.get(Number(m['id']));
+      pendingBus.delete(Number(m['id']));
+      if (m['ok'] === true) p?.resolve(m['value']);
+      else {
+        const e = (m['error'] ?? {}) as { message?: unknown; code?: unknown; where?: unknown };
+        p?.reject(Object.assign(new Error(String(e.message ?? 'refused')), { code: e.code, where: e.where }));
+      }
+    }
+  },
+  () => process.exit(3),
+);
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => reader.push(String(chunk)));
+process.stdin.on('end', () => process.exit(0));
+plugin.then(
+  () => send({ op: 'ready' }),
+  (e: unknown) => {
+    send({ op: 'load-failed', error: errorOf(e) });
+    process.exit(4);
+  },
+);
