@@ -51,12 +51,14 @@ export function pluginPathFromEnv(value: string | undefined): string[] {
 
 /**
  * Finds every plugin: built-in ones under builtinDir, community ones in the directories of the
- * plugin path, each through its plugin.toml. Community code runs as root in the core, so only
+ * plugin path and the active versions of installed bundles, each through its plugin.toml. Community code runs as root in the core, so only
  * directories and files that root alone can change are read; anything else is refused, with why.
  */
 export async function discoverPlugins(o: {
   builtinDir: string;
   pluginPath: readonly string[];
+  /** Plugin directories of installed bundles (their active versions): community plugins too. */
+  installed?: readonly string[];
 }): Promise<Discovery> {
   const plugins: PluginRecord[] = [];
   const refused: PluginRefusal[] = [];
@@ -92,6 +94,11 @@ export async function discoverPlugins(o: {
       if (untrusted !== undefined) refused.push({ dir, reason: `not read: ${untrusted}` });
       else await take(dir, 'community');
     }
+  }
+  for (const dir of o.installed ?? []) {
+    const untrusted = untrustedBecause(dir, 'directory');
+    if (untrusted !== undefined) refused.push({ dir, reason: `not read: ${untrusted}` });
+    else await take(dir, 'community');
   }
   return { plugins, refused };
 }
