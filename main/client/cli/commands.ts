@@ -4,6 +4,7 @@ import { OpError, type Plan } from '../../common/contract/index.js';
 import { printable, printableJson } from '../../common/text/printable.js';
 import { readTopology, topologyJson, topologyText, type Topology } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
+import { bundleCommands } from './bundle-commands.js';
 import { modelCommand } from './model-commands.js';
 import { readDocument } from './document-file.js';
 import { lxcCommand } from './lxc-commands.js';
@@ -189,6 +190,7 @@ export function clientCommands(program: Command): void {
       const r = await withClient((c) => c.call('Plugins', {}));
       print(o.json, r, pluginsText(r));
     });
+  bundleCommands(plugin);
 
   program
     .command('stats')
