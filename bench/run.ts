@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditGroup } from './groups/audit.js';
+import { bundlesGroup } from './groups/bundles.js';
 import { cacheIndexGroup } from './groups/cache-index.js';
 import { defencesGroup } from './groups/defences.js';
 import { embedGroup } from './groups/embed.js';
@@ -35,6 +36,7 @@ const GROUPS: BenchGroup[] = [
   lxcGroup,
   wireguardGroup,
   embedGroup,
+  bundlesGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */
