@@ -213,10 +213,17 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
             const blocked = r.blocked.find((b) => b.record.name === name);
             if (blocked !== undefined) return blocked.reason;
             const refused = r.refused.find((f) => bundles.owns(f.dir) && f.dir.includes(`/${name}/`));
-            return refused?.reason ?? (p !== undefined ? `a ${p.source} plugin ${name} from ${p.dir} is loaded instead` : 'not found by discovery');
+            return (
+              refused?.reason ??
+              (p !== undefined
+                ? `a ${p.source} plugin ${name} from ${p.dir} is loaded instead`
+                : 'not found by discovery')
+            );
           },
           elsewhere: (name) => {
-            const p = engine.registry.get(name) ?? engine.registry.blocked.find((b) => b.record.name === name)?.record;
+            const p =
+              engine.registry.get(name) ??
+              engine.registry.blocked.find((b) => b.record.name === name)?.record;
             return p !== undefined && !bundles.owns(p.dir) ? `${p.dir} (${p.source})` : undefined;
           },
         }),
