@@ -218,6 +218,7 @@ beforeAll(async () => {
   writeFileSync(keyFile(), admin.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   const trusted = sb.env['OP_DBUS_TRUSTED_KEYS'] as string;
   expect(trusted).toBe(join(sb.dir, 'trusted-keys'));
+  mkdirSync(trusted, { mode: 0o755 });
   writeFileSync(join(trusted, 'admin.pem'), admin.publicKey.export({ type: 'spki', format: 'pem' }), {
     mode: 0o644,
   });

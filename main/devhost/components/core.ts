@@ -18,7 +18,10 @@ const pidFile = (p: HostPaths): string => join(p.dir, 'core.pid');
 /** The core's configuration file on the host (OP_DBUS_CONFIG): what the components contribute. */
 export const coreConfigFile = (p: HostPaths): string => join(p.dir, 'core-config.toml');
 
-/** The trusted signers of plugin bundles on the host at dir (OP_DBUS_TRUSTED_KEYS, `[bundles] trusted_keys`). */
+/**
+ * The trusted signers of plugin bundles on the host at dir (OP_DBUS_TRUSTED_KEYS, `[bundles]
+ * trusted_keys`): made by whoever adds the first key (`mkdir -m 755`), kept across down and up.
+ */
 export const trustedKeysDir = (dir: string): string => join(dir, 'trusted-keys');
 
 /** The core's data directory on the host at dir (OP_DBUS_DATA_DIR). */
@@ -51,8 +54,6 @@ export function coreComponent(
       if (executable === undefined) throw new OpError('InvalidArgument', 'the core command is empty');
       const paths = ctx.paths;
       mkdirSync(coreDataDir(paths.dir), { recursive: true });
-      // root's alone, as the core requires of the directory that decides which bundles it runs
-      mkdirSync(trustedKeysDir(paths.dir), { recursive: true, mode: 0o755 });
       writeCoreConfig(paths, components);
       const connection = await ctx.bus();
       // A core stopped a moment ago may still own the name: wait for a new owner, not that one.
