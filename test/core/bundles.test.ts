@@ -496,6 +496,29 @@ for (const storage of ['plain', 'btrfs'] as const) {
       }, 120_000);
     }
 
+    if (storage === 'btrfs') {
+      it('a bundle of 100 files and ~5 MB goes through the bus in one request and installs', () => {
+        const dir = join(work, 'bulk');
+        mkdirSync(join(dir, 'lib'), { recursive: true });
+        writeFileSync(
+          join(dir, 'plugin.toml'),
+          `[plugin]\nname = "bulk"\nversion = "1.0.0"\nentry = "index.mjs"\n`,
+        );
+        writeFileSync(join(dir, 'index.mjs'), readFileSync(join(pluginDir('1.0.0'), 'index.mjs')));
+        writeFileSync(join(dir, 'lib', 'version.mjs'), 'export const VERSION = "bulk";\n');
+        for (let i = 0; i < 97; i++)
+          writeFileSync(join(dir, 'lib', `asset-${i}.bin`), Buffer.alloc(52_000, i));
+        const file = join(work, 'bulk.opdbundle');
+        cliJson(['plugin', 'pack', dir, '--key', keyFile(), '--out', file]);
+        expect(lstatSync(file).size).toBeGreaterThan(5_000_000);
+        const r = cliJson<PluginInstallResponse>(['plugin', 'install', file]);
+        const version = r.bundle.versions.find((v) => v.active);
+        expect(version).toMatchObject({ files: 100, kind: 'subvolume', readOnly: true });
+        expect(roProperty(join(bundlesDir(), 'store', 'bulk', r.hash))).toBe('ro=true');
+        expect(cliJson<{ removed: string[] }>(['plugin', 'remove', 'bulk']).removed).toEqual([r.hash]);
+      });
+    }
+
     it('remove: every version deleted, the plugin gone from the next plan, audited', () => {
       const r = cliJson<{ removed: string[] }>(['plugin', 'remove', 'marker']);
       expect(r.removed.length).toBeGreaterThan(0);
