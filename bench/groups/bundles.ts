@@ -77,7 +77,7 @@ export const bundlesGroup: BenchGroup = {
     'Install of a verified 100-file / 5 MB plugin bundle as a read-only BTRFS subvolume vs a read-only plain ' +
     'directory vs a plain copy + rename (all with fsync per file, on one loop-mounted BTRFS); the version ' +
     'switch (symlink + rename(2)) vs a directory rename; the bundle check (hashes + Ed25519).',
-  baseline: 'dir-copy',
+  baseline: 'install-directory',
   start: async (): Promise<StartedGroup> => {
     const support = loopFilesystemSupport('btrfs');
     if (!support.ok) throw new Error(`the bundles group needs a loop-mounted BTRFS: ${support.reason}`);
@@ -113,7 +113,7 @@ export const bundlesGroup: BenchGroup = {
       const next = (k: keyof typeof turn): VerifiedBundle => bundles[turn[k]++ % 3] as VerifiedBundle;
       const cases: BenchCase[] = [
         {
-          name: 'dir-copy',
+          name: 'install-directory',
           run: async () => {
             // the floor: the same files written (fsync each) into a new directory, renamed into place, the old one deleted
             const b = next('copy');
