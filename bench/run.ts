@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditGroup } from './groups/audit.js';
+import { bundlesGroup } from './groups/bundles.js';
 import { cacheIndexGroup } from './groups/cache-index.js';
 import { defencesGroup } from './groups/defences.js';
 import { embedGroup } from './groups/embed.js';
@@ -42,6 +43,7 @@ const GROUPS: BenchGroup[] = [
   openflowApplyGroup,
   searchGroup,
   generatedGroup,
+  bundlesGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

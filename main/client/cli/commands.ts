@@ -4,6 +4,7 @@ import { OpError, type Plan } from '../../common/contract/index.js';
 import { printable, printableJson } from '../../common/text/printable.js';
 import { readTopology, topologyJson, topologyText, type Topology } from '../../common/topology/index.js';
 import { auditCommand } from './audit-commands.js';
+import { bundleCommands } from './bundle-commands.js';
 import { modelCommand } from './model-commands.js';
 import { auditSearchCommand } from './search-commands.js';
 import { addPluginCommands } from './plugin-commands.js';
@@ -192,6 +193,7 @@ export function clientCommands(program: Command): void {
       print(o.json, r, pluginsText(r));
     });
   addPluginCommands(plugin);
+  bundleCommands(plugin);
 
   program
     .command('stats')

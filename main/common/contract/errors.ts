@@ -24,6 +24,7 @@ export const ErrorCode = z.enum([
   'DeadlineExceeded',
   'NotConfirmed',
   'NothingApplied',
+  'BundleRefused',
   'Internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

@@ -9,3 +9,4 @@ export * from './manager1.js';
 export * from './relay.js';
 export * from './csp.js';
 export * from './redaction.js';
+export * from './bundles.js';

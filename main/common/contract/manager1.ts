@@ -55,6 +55,16 @@ import {
   ModelUseRequest,
   ModelUseResponse,
 } from './models.js';
+import {
+  PluginInstallRequest,
+  PluginInstallResponse,
+  PluginRemoveRequest,
+  PluginRemoveResponse,
+  PluginRollbackRequest,
+  PluginRollbackResponse,
+  PluginShowRequest,
+  PluginShowResponse,
+} from './bundles.js';
 
 export const BUS_NAME = 'org.opdbus.Manager1';
 export const OBJECT_PATH = '/org/opdbus/Manager1';
@@ -108,6 +118,10 @@ export const Manager1 = {
   ModelUse: method(ModelUseRequest, ModelUseResponse, 'manage-models'),
   ModelInfo: method(ModelInfoRequest, ModelInfoResponse, 'read'),
   AuditSearch: method(AuditSearchRequest, AuditSearchResponse, 'read'),
+  PluginInstall: method(PluginInstallRequest, PluginInstallResponse, 'manage-plugins'),
+  PluginRemove: method(PluginRemoveRequest, PluginRemoveResponse, 'manage-plugins'),
+  PluginRollback: method(PluginRollbackRequest, PluginRollbackResponse, 'manage-plugins'),
+  PluginShow: method(PluginShowRequest, PluginShowResponse, 'manage-plugins'),
 } as const;
 
 export type MethodName = keyof typeof Manager1;

@@ -18,6 +18,12 @@ const pidFile = (p: HostPaths): string => join(p.dir, 'core.pid');
 /** The core's configuration file on the host (OP_DBUS_CONFIG): what the components contribute. */
 export const coreConfigFile = (p: HostPaths): string => join(p.dir, 'core-config.toml');
 
+/**
+ * The trusted signers of plugin bundles on the host at dir (OP_DBUS_TRUSTED_KEYS, `[bundles]
+ * trusted_keys`): made by whoever adds the first key (`mkdir -m 755`), kept across down and up.
+ */
+export const trustedKeysDir = (dir: string): string => join(dir, 'trusted-keys');
+
 /** The core's data directory on the host at dir (OP_DBUS_DATA_DIR). */
 export const coreDataDir = (dir: string): string => join(dir, 'data');
 
@@ -34,9 +40,13 @@ export function coreComponent(
   return {
     name: 'core',
     files: ['core.log', 'core.pid', 'core-config.toml'],
-    keeps: ['data'],
+    keeps: ['data', 'trusted-keys'],
 
-    env: (paths) => ({ OP_DBUS_DATA_DIR: coreDataDir(paths.dir), OP_DBUS_CONFIG: coreConfigFile(paths) }),
+    env: (paths) => ({
+      OP_DBUS_DATA_DIR: coreDataDir(paths.dir),
+      OP_DBUS_CONFIG: coreConfigFile(paths),
+      OP_DBUS_TRUSTED_KEYS: trustedKeysDir(paths.dir),
+    }),
 
     async start(ctx) {
       if (command === undefined) return;
@@ -102,7 +112,7 @@ export function corePidOf(paths: HostPaths): number | undefined {
   );
 }
 
-/** Writes the core's configuration: each component's `[plugins.<name>]` tables (later ones win per key). */
+/** Writes the core's configuration: the host's trusted bundle keys and each component's `[plugins.<name>]` tables (later ones win per key). */
 function writeCoreConfig(paths: HostPaths, components: readonly HostComponent[]): void {
   const plugins: Record<string, Record<string, unknown>> = {};
   for (const c of components) {
@@ -111,5 +121,6 @@ function writeCoreConfig(paths: HostPaths, components: readonly HostComponent[])
     }
   }
   const header = '# Written by `op-dbus sandbox up` from its components; rewritten on every up.\n';
-  writeFileSync(coreConfigFile(paths), header + stringify({ plugins }) + '\n', { mode: 0o644 });
+  const bundles = { trusted_keys: trustedKeysDir(paths.dir) };
+  writeFileSync(coreConfigFile(paths), header + stringify({ bundles, plugins }) + '\n', { mode: 0o644 });
 }

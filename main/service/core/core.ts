@@ -14,7 +14,9 @@ import type { HaltSpec } from '../engine/halt-points.js';
 import { ApplyJournal } from '../engine/journal.js';
 import { PluginRegistry } from '../engine/registry.js';
 import { builtinPluginDir, discoverPlugins, pluginPathFromEnv } from '../plugins/discover.js';
-import { pluginConfig, type CoreConfig } from './config.js';
+import { bundleMethods } from '../bundles/bundle-methods.js';
+import { BundleStore, bundleHaltFromEnv } from '../bundles/store.js';
+import { DEFAULT_TRUSTED_KEYS_DIR, pluginConfig, type CoreConfig } from './config.js';
 import { chooseAuthority, type Authority } from './authority.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { DenialAggregator } from './denials.js';
@@ -133,24 +135,39 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       o.authority ??
       (await chooseAuthority(bus, privateBus === undefined ? 'system-bus-name' : 'unix-process'));
     log(`authorisation: ${authority.constructor.name}`);
-    const found = await discoverPlugins({
-      builtinDir: o.plugins?.builtinDir ?? builtinPluginDir(),
-      pluginPath: o.plugins?.pluginPath ?? pluginPathFromEnv(process.env['OP_DBUS_PLUGIN_PATH']),
-      dataDir: o.dataDir,
-    });
     const config = o.config ?? { file: undefined, plugins: {} };
-    for (const record of found.plugins) {
-      record.manifest.config = pluginConfig(record.manifest.config, config, record.name);
-    }
+    // installed bundles (issue 18): one more discovery source, read again after each change
+    const bundles = new BundleStore({
+      root: join(o.dataDir, 'bundles'),
+      mode: storage.mode,
+      haltAt: bundleHaltFromEnv(process.env['OP_DBUS_TEST_BUNDLE_HALT_AT']),
+      haltMarkerDir: o.dataDir,
+    });
+    for (const line of bundles.recover()) log(`bundles: ${line}`);
+    const loaded: { isolated?: { close(): void } | undefined }[] = [];
+    const discover = async (): Promise<PluginRegistry> => {
+      const found = await discoverPlugins({
+        builtinDir: o.plugins?.builtinDir ?? builtinPluginDir(),
+        pluginPath: o.plugins?.pluginPath ?? pluginPathFromEnv(process.env['OP_DBUS_PLUGIN_PATH']),
+        installed: bundles.activePluginDirs(),
+        dataDir: o.dataDir,
+      });
+      // every registry's isolated children are closed at stop (a plan in progress keeps its own registry)
+      loaded.push(...found.plugins);
+      for (const record of found.plugins) {
+        record.manifest.config = pluginConfig(record.manifest.config, config, record.name);
+      }
+      return new PluginRegistry(found.plugins, found.refused);
+    };
+    const registry = await discover();
     for (const name of Object.keys(config.plugins)) {
-      if (!found.plugins.some((p) => p.name === name))
+      if (!registry.names.includes(name) && !registry.blocked.some((b) => b.record.name === name))
         log(`config ${config.file ?? ''}: [plugins.${name}] names no plugin here`);
     }
     if (config.file !== undefined) log(`config: ${config.file}`);
-    const registry = new PluginRegistry(found.plugins, found.refused);
     log(`plugins: ${registry.names.join(', ') || 'none'} (in apply order)`);
     for (const b of registry.blocked) log(`plugin ${b.record.name} blocked: ${b.reason}`);
-    for (const r of found.refused) log(`plugin directory ${r.dir} refused: ${r.reason}`);
+    for (const r of registry.refused) log(`plugin directory ${r.dir} refused: ${r.reason}`);
     const engine = new StateEngine({
       registry,
       bus: () => connected,
@@ -182,7 +199,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
       },
       handlers: {
         Query: (req, actor) => engine.query(req.plugins, actor),
-        Schema: () => ({ schema: registry.documentSchema() }),
+        Schema: () => ({ schema: engine.registry.documentSchema() }),
         Stats: () => collectStats(metricsSource, placement),
         Topology: () => topologyJson(readTopology(o.sysfsRoot ?? '/sys')),
         Plan: (req, actor) => engine.plan(req.document, req.file, actor),
@@ -209,6 +226,36 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
           search: search.verify(),
         }),
         AuditSearch: (req) => search.search(req),
+        ...bundleMethods({
+          store: bundles,
+          trustedKeysDir: config.bundles?.trustedKeys ?? DEFAULT_TRUSTED_KEYS_DIR,
+          audit: { record: (entry) => audit.appendQueued(entry) },
+          reload: async () => {
+            const next = await discover();
+            engine.useRegistry(next);
+            log(`plugins reloaded: ${next.names.join(', ') || 'none'} (in apply order)`);
+          },
+          notLoaded: (name) => {
+            const r = engine.registry;
+            const p = r.get(name);
+            if (p !== undefined && bundles.owns(p.dir)) return undefined;
+            const blocked = r.blocked.find((b) => b.record.name === name);
+            if (blocked !== undefined) return blocked.reason;
+            const refused = r.refused.find((f) => bundles.owns(f.dir) && f.dir.includes(`/${name}/`));
+            return (
+              refused?.reason ??
+              (p !== undefined
+                ? `a ${p.source} plugin ${name} from ${p.dir} is loaded instead`
+                : 'not found by discovery')
+            );
+          },
+          elsewhere: (name) => {
+            const p =
+              engine.registry.get(name) ??
+              engine.registry.blocked.find((b) => b.record.name === name)?.record;
+            return p !== undefined && !bundles.owns(p.dir) ? `${p.dir} (${p.source})` : undefined;
+          },
+        }),
       },
     });
     // recover before taking the name: clients reach the core only once the host is consistent
@@ -260,7 +307,7 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         checkpointer.stop();
         await search.stop();
         await (await searchEmbedder)?.close();
-        for (const p of found.plugins) p.isolated?.close();
+        for (const p of loaded) p.isolated?.close();
         audit.close();
         lock.release();
       },

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import {
   OpError,
@@ -66,6 +67,8 @@ interface StoredPlan {
   approved: boolean;
   /** Who made it: a caller's unapproved plans are evicted only by that caller's newer plans. */
   owner: string;
+  /** The plugins it was made with: its apply runs the same versions, whatever was installed since. */
+  registry: PluginRegistry;
   /** For a converge: the applied document it re-establishes, which stays the one drift is measured against. */
   convergeOf?: { planHash: string; appliedAt: string };
 }
@@ -90,9 +93,14 @@ export class StateEngine {
   private readonly calls: PluginCalls;
   private readonly halt: HaltSwitch;
   private readonly lastApplied: LastAppliedStore;
+  /** The plugins new work uses; replaced by useRegistry when bundles are installed, switched or removed. */
+  private current: PluginRegistry;
+  /** Inside a plan or an apply: the registry it started with (so work in progress keeps its plugin versions). */
+  private readonly pinned = new AsyncLocalStorage<PluginRegistry>();
 
   constructor(options: EngineOptions) {
     this.o = options;
+    this.current = options.registry;
     this.halt = new HaltSwitch(options.haltAt, options.dataDir);
     this.lastApplied = new LastAppliedStore(options.dataDir);
     this.calls = new PluginCalls({
@@ -117,9 +125,19 @@ export class StateEngine {
     });
   }
 
+  /** The registry in effect here: that of the plan or apply in progress, else the current one. */
+  get registry(): PluginRegistry {
+    return this.pinned.getStore() ?? this.current;
+  }
+
+  /** Takes a newly discovered set of plugins for every plan made from now on; plans made before keep theirs. */
+  useRegistry(registry: PluginRegistry): void {
+    this.current = registry;
+  }
+
   /** Every plugin the core found, in apply order, with whether it can work here; then those it could not load. */
   async plugins(actor: AuditActor): Promise<PluginsResponse> {
-    const { registry } = this.o;
+    const registry = this.registry;
     const out: PluginInfo[] = [];
     for (const name of registry.names) {
       const p = this.registered(name);
@@ -155,7 +173,7 @@ export class StateEngine {
 
   /** The current state of each plugin (or why it is unavailable). */
   async query(pluginNames: string[] | undefined, actor: AuditActor): Promise<QueryResponse> {
-    const names = pluginNames ?? this.o.registry.names;
+    const names = pluginNames ?? this.registry.names;
     const out: QueryResponse['plugins'] = [];
     for (const name of names) {
       const plugin = this.registered(name);
@@ -184,13 +202,16 @@ export class StateEngine {
 
   /** Validates a document, queries the plugins it names and computes the plan. */
   async plan(document: string, file: string | undefined, actor: AuditActor): Promise<Plan> {
-    const parsed = parseDesiredDocument(document, file);
-    const sections = this.o.registry.validate(parsed);
-    try {
-      return (await this.planSections(sections, file, actor)).plan;
-    } catch (e) {
-      throw located(e, parsed);
-    }
+    const registry = this.registry;
+    return this.pinned.run(registry, async () => {
+      const parsed = parseDesiredDocument(document, file);
+      const sections = registry.validate(parsed);
+      try {
+        return (await this.planSections(sections, file, actor)).plan;
+      } catch (e) {
+        throw located(e, parsed);
+      }
+    });
   }
 
   /** The plugins an apply of this plan changes, for polkit's details (empty when the plan is unknown). */
@@ -251,7 +272,7 @@ export class StateEngine {
 
   /** Compares the host with a document, naming every value that differs. */
   async verify(document: string, file: string | undefined, actor: AuditActor): Promise<VerifyResponse> {
-    const sections = this.o.registry.validate(parseDesiredDocument(document, file));
+    const sections = this.registry.validate(parseDesiredDocument(document, file));
     const drift = await this.driftFrom(sections, actor);
     const { seq } = await this.o.audit.record({
       kind: drift.length === 0 ? 'verify' : 'drift',
@@ -316,7 +337,9 @@ export class StateEngine {
         'nothing has been applied on this host yet: there is nothing to converge to',
       );
     }
-    const stored = await this.planSections(this.inRegistryOrder(last.sections), last.file, actor);
+    const stored = await this.pinned.run(this.registry, () =>
+      this.planSections(this.inRegistryOrder(last.sections), last.file, actor),
+    );
     const { plan } = stored;
     if (dryRun) {
       this.plans.delete(plan.id);
@@ -375,7 +398,7 @@ export class StateEngine {
     const failures: string[] = [];
     for (const name of toUndo) {
       try {
-        const plugin = this.o.registry.get(name);
+        const plugin = this.registry.get(name);
         if (plugin === undefined) throw new Error(`plugin ${name} is no longer installed`);
         const checkpoint = unfinished.checkpoints.get(name);
         await this.calls.run(plugin, 'rollback', (ctx) => plugin.impl.rollback(checkpoint, ctx), {
@@ -470,6 +493,7 @@ export class StateEngine {
       currentHash,
       approved: false,
       owner: actor.subject,
+      registry: this.registry,
     };
     this.plans.set(plan.id, stored);
     this.evictPlans(stored.owner);
@@ -499,7 +523,9 @@ export class StateEngine {
     const applying: Applying = { planId: stored.plan.id, cancel: new AbortController() };
     this.applying = applying;
     try {
-      return await this.applyLocked(stored, actor, applying.cancel.signal);
+      return await this.pinned.run(stored.registry, () =>
+        this.applyLocked(stored, actor, applying.cancel.signal),
+      );
     } finally {
       this.applying = undefined;
     }
@@ -853,7 +879,7 @@ export class StateEngine {
   }
 
   private registered(name: string): RegisteredPlugin {
-    const p = this.o.registry.get(name);
+    const p = this.registry.get(name);
     if (p === undefined) throw new OpError('UnknownPlugin', `unknown plugin "${name}"`, { plugin: name });
     return p;
   }
@@ -862,7 +888,7 @@ export class StateEngine {
   private inRegistryOrder(sections: Record<string, unknown>): Map<string, unknown> {
     for (const name of Object.keys(sections)) this.registered(name);
     return new Map(
-      this.o.registry.names.filter((n) => Object.hasOwn(sections, n)).map((n) => [n, sections[n]]),
+      this.registry.names.filter((n) => Object.hasOwn(sections, n)).map((n) => [n, sections[n]]),
     );
   }
 
@@ -881,7 +907,7 @@ export class StateEngine {
   }
 
   private redactDiff(d: PluginDiff): PluginDiff {
-    const schema = this.o.registry.jsonSchema(d.plugin);
+    const schema = this.registry.jsonSchema(d.plugin);
     return {
       plugin: d.plugin,
       resources: d.resources.map((r) => ({
@@ -900,7 +926,7 @@ export class StateEngine {
 
   private redactSections(m: Map<string, unknown>): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of m) out[k] = redactSecrets(v, this.o.registry.jsonSchema(k));
+    for (const [k, v] of m) out[k] = redactSecrets(v, this.registry.jsonSchema(k));
     return out;
   }
 

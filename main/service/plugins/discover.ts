@@ -101,6 +101,8 @@ export async function discoverPlugins(o: {
   /** The core's data dir: isolated plugins' own directories live below it, and it is hidden from them. */
   dataDir?: string;
   sources?: PluginSourceDir[];
+  /** Plugin directories of installed bundles (their active versions): community plugins too. */
+  installed?: readonly string[];
 }): Promise<Discovery> {
   const plugins: PluginRecord[] = [];
   const refused: PluginRefusal[] = [];
@@ -142,6 +144,12 @@ export async function discoverPlugins(o: {
       if (untrusted !== undefined) refused.push({ dir, reason: `not read: ${untrusted}` });
       else await take(dir, src.source, src.trusted);
     }
+  }
+  // installed bundles are community plugins: checked like the plugin path, and isolated
+  for (const dir of o.installed ?? []) {
+    const untrusted = untrustedBecause(dir, 'directory');
+    if (untrusted !== undefined) refused.push({ dir, reason: `not read: ${untrusted}` });
+    else await take(dir, 'community', false);
   }
   return { plugins, refused };
 }

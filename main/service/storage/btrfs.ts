@@ -49,6 +49,16 @@ export class BtrfsCommand {
     return m?.[1] === undefined || m[1] === '' ? null : m[1];
   }
 
+  /** Makes a subvolume read-only (or writable again): the `ro` property. */
+  setReadOnly(path: string, readOnly: boolean): void {
+    this.run(['property', 'set', '-ts', path, 'ro', String(readOnly)], path);
+  }
+
+  /** Whether the subvolume at path is read-only. */
+  isReadOnly(path: string): boolean {
+    return /^ro=true$/m.test(this.run(['property', 'get', '-ts', path, 'ro'], path));
+  }
+
   private run(args: string[], path: string): string {
     try {
       return execFileSync(this.executable, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
