@@ -4,13 +4,14 @@ import { coreComponent } from './core.js';
 import { hostnamed } from './hostnamed.js';
 import { netns } from './netns.js';
 import { polkitd } from './polkitd.js';
+import { systemd1 } from './systemd1.js';
 
 /**
  * The host's components in start order (stopped in reverse): the bus first, since every other one
  * serves on it. A new component is one module and one line here; the core always comes last, in the
  * host's network namespace (netns), with the core configuration the components contribute.
  */
-export const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed, netns];
+export const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed, systemd1, netns];
 
 /** Every component of the host, the core started from coreCommand (none: start it later, or never). */
 export function hostComponents(coreCommand?: readonly string[]): readonly HostComponent[] {
