@@ -3,6 +3,7 @@ import { bus } from './bus.js';
 import { coreComponent } from './core.js';
 import { hostnamed } from './hostnamed.js';
 import { netns } from './netns.js';
+import { packagekit } from './packagekit.js';
 import { polkitd } from './polkitd.js';
 import { systemd1 } from './systemd1.js';
 
@@ -11,7 +12,7 @@ import { systemd1 } from './systemd1.js';
  * serves on it. A new component is one module and one line here; the core always comes last, in the
  * host's network namespace (netns), with the core configuration the components contribute.
  */
-export const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed, systemd1, netns];
+export const COMPONENTS: readonly HostComponent[] = [bus, polkitd, hostnamed, systemd1, packagekit, netns];
 
 /** Every component of the host, the core started from coreCommand (none: start it later, or never). */
 export function hostComponents(coreCommand?: readonly string[]): readonly HostComponent[] {
