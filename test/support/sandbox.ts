@@ -26,8 +26,9 @@ export class TestSandbox {
     readonly env: SandboxEnv,
   ) {}
 
-  static async start(opts: { core?: boolean } = {}): Promise<TestSandbox> {
-    const parent = mkdtempSync(join(tmpdir(), 'opdbus-test-'));
+  /** prefix: the temp dir's name, so whose sandbox it is shows (e.g. `opdbus-units`). */
+  static async start(opts: { core?: boolean; prefix?: string } = {}): Promise<TestSandbox> {
+    const parent = mkdtempSync(join(tmpdir(), `${opts.prefix ?? 'opdbus-test'}-`));
     chmodSync(parent, 0o755); // polkitd (its own uid) must reach the bus socket below it
     const dir = join(parent, 'sb');
     try {
