@@ -64,7 +64,7 @@ const wanted = (s: PackagekitSection): [string, PackageSpec][] => Object.entries
 
 const packagekitPlugin: StatePlugin<State, Checkpoint> = {
   async available(ctx): Promise<Availability> {
-    if (await pkPresent(ctx)) return { available: true };
+    if ((await pkAbsence(ctx)) === undefined) return { available: true };
     try {
       readDpkgStatus(ctx);
       return { available: true };
@@ -103,11 +103,12 @@ const packagekitPlugin: StatePlugin<State, Checkpoint> = {
       });
     }
     if (!resources.some((r) => r.action !== 'noop')) return { resources };
-    if (!(await pkPresent(ctx))) {
+    const absent = await pkAbsence(ctx);
+    if (absent !== undefined) {
       const changing = resources.filter((r) => r.action !== 'noop').map((r) => r.id);
       throw new OpError(
         'PluginUnavailable',
-        `plugin packagekit: apply is unavailable: ${PACKAGEKIT} is not on the system bus, so packages are only read (from dpkg's database in ${admindir(ctx)}); cannot change ${changing.join(', ')}`,
+        `plugin packagekit: apply is unavailable: ${absent}, so packages are only read (from dpkg's database in ${admindir(ctx)}); cannot change ${changing.join(', ')}`,
         { plugin: 'packagekit', pointer: at(changing[0] ?? '') },
       );
     }
@@ -207,7 +208,7 @@ const packagekitPlugin: StatePlugin<State, Checkpoint> = {
 
 /** Installed packages: PackageKit's GetPackages, or dpkg's database (read-only) where PackageKit is absent. */
 async function query(ctx: PluginContext): Promise<State> {
-  if (!(await pkPresent(ctx))) return { packages: readDpkgStatus(ctx) };
+  if ((await pkAbsence(ctx)) !== undefined) return { packages: readDpkgStatus(ctx) };
   const r = await transaction(ctx, 'GetPackages', 't', [FILTER_INSTALLED]);
   if (!r.succeeded) throw new Error(`GetPackages failed: ${errorText(r)}`);
   const packages: State['packages'] = {};
@@ -266,11 +267,15 @@ function errorText(r: TransactionResult): string {
     : r.errors.map((e) => `PackageKit error ${e.code}: ${e.details}`).join('; ');
 }
 
-async function pkPresent(ctx: PluginContext): Promise<boolean> {
+/** Why PackageKit cannot be used here (not on the bus, or it does not start), or undefined when it answers. */
+async function pkAbsence(ctx: PluginContext): Promise<string | undefined> {
   try {
-    return await ctx.bus.reachable(PACKAGEKIT);
-  } catch {
-    return false;
+    if (!(await ctx.bus.reachable(PACKAGEKIT))) return `${PACKAGEKIT} is not on the system bus`;
+    // activatable is not enough: the call starts it, or says why it did not start
+    await ctx.bus.getAll(PACKAGEKIT, '/org/freedesktop/PackageKit', PACKAGEKIT);
+    return undefined;
+  } catch (e) {
+    return `${PACKAGEKIT} does not answer (${e instanceof Error ? e.message : String(e)})`;
   }
 }
 
