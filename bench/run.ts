@@ -9,6 +9,7 @@ import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
 import { storageZstdGroup } from './groups/storage-zstd.js';
+import { unitsGroup } from './groups/units.js';
 import {
   BenchInterrupted,
   formatTable,
@@ -29,6 +30,7 @@ const GROUPS: BenchGroup[] = [
   cacheIndexGroup,
   defencesGroup,
   auditGroup,
+  unitsGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */
