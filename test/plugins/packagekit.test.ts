@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ErrorPayload, Plan } from '../../main/common/contract/index.js';
-import { TestSandbox, waitFor, writeDocument } from '../../test/support/sandbox.js';
+import { TestSandbox, waitFor, writeDocument } from '../support/sandbox.js';
 
 // The packagekit plugin against a real packagekitd (Debian's, apt backend) on the development host's
 // bus, chrooted into an overlay of / (main/devhost/components/packagekit.ts) serving a local

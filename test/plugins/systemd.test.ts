@@ -5,7 +5,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { parse } from 'smol-toml';
 import type { ErrorPayload, Plan } from '../../main/common/contract/index.js';
 import { unitObjectPath } from '../../main/devhost/systemd1/standin.js';
-import { ROOT, TestSandbox, writeDocument } from '../../test/support/sandbox.js';
+import { ROOT, TestSandbox, writeDocument } from '../support/sandbox.js';
 
 // The systemd plugin against the development host's systemd1 STAND-IN (main/devhost/systemd1/), not
 // systemd: this machine has no systemd as PID 1 and must never run one. The stand-in's Introspect is
