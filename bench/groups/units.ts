@@ -27,6 +27,7 @@ export const unitsGroup: BenchGroup = {
     'same cycle with pkcon (install-only medians in the notes).',
   baseline: 'pkcon-install-remove',
   start: startUnitsGroup,
+  long: 'each install+removal cycle takes seconds (dpkg in the package root); run it with --reps 8 --warmup 1',
 };
 
 async function startUnitsGroup(): Promise<StartedGroup> {
@@ -51,10 +52,10 @@ async function startUnitsGroup(): Promise<StartedGroup> {
     const timings = { plugin: [] as number[], pkcon: [] as number[] };
     const cases = [
       ...UNIT_COUNTS.map((n) =>
-        planCase(client as ManagerClient, `plan-units-${n}`, unitsDocument(units.slice(0, n))),
+        planCase(client as ManagerClient, `plan-units@${n}`, unitsDocument(units.slice(0, n))),
       ),
       ...PACKAGE_COUNTS.map((n) =>
-        planCase(client as ManagerClient, `plan-packages-${n}`, packagesDocument(packages.slice(0, n))),
+        planCase(client as ManagerClient, `plan-packages@${n}`, packagesDocument(packages.slice(0, n))),
       ),
       pluginCycle(client, timings.plugin),
       pkconCycle(env, timings.pkcon),
@@ -69,6 +70,10 @@ async function startUnitsGroup(): Promise<StartedGroup> {
           `install only (the first half of each cycle): plugin (plan, approve, apply, verify) median ${median(timings.plugin).toFixed(1)} ms, ` +
             `pkcon -y install median ${median(timings.pkcon).toFixed(1)} ms (n=${timings.plugin.length}/${timings.pkcon.length}, warm-up included)`,
         ]),
+      facts: () => ({
+        install_plugin_median_ms: median(timings.plugin),
+        install_pkcon_median_ms: median(timings.pkcon),
+      }),
       stop,
     };
   } catch (e) {
