@@ -16,6 +16,7 @@ import { searchGroup } from './groups/search.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
 import { storageZstdGroup } from './groups/storage-zstd.js';
 import { wireguardGroup } from './groups/wireguard.js';
+import { unitsGroup } from './groups/units.js';
 import {
   BenchInterrupted,
   formatTable,
@@ -44,6 +45,7 @@ const GROUPS: BenchGroup[] = [
   searchGroup,
   generatedGroup,
   bundlesGroup,
+  unitsGroup,
 ];
 
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */

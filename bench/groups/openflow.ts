@@ -115,6 +115,8 @@ function pluginContext(b: Bench, cookie: bigint): PluginContext {
       call: () => Promise.reject(new Error('no bus in the bench')),
       getAll: () => Promise.reject(new Error('no bus in the bench')),
       reachable: () => Promise.resolve(false),
+      listen: () => Promise.reject(new Error('no bus in the bench')),
+      open: () => Promise.reject(new Error('no bus in the bench')),
     },
     signal: new AbortController().signal,
     deadline: Date.now() + 3_600_000,

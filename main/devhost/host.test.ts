@@ -213,6 +213,8 @@ setInterval(() => {}, 1 << 30);
       'hostnamed',
       'timedated',
       'localed',
+      'systemd1',
+      'packagekit',
       'netns',
       'ovs',
       'lxc',
@@ -452,10 +454,24 @@ setInterval(() => {}, 1 << 30);
 
     for (const pid of [pids.core as number, pids.bus, ...pids.hostnamed]) expect(alive(pid)).toBe(false);
     expect(overlayPids(dir)).toEqual([]);
-    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys', 'ovs']);
+    expect(readdirSync(dir).sort()).toEqual([
+      '.op-dbus-sandbox',
+      'data',
+      'data-plugin-state',
+      'keys',
+      'ovs',
+      'systemd-etc',
+    ]);
     expect(existsSync(`/run/netns/${ns}`)).toBe(false);
     await expect(sandboxDown(dir)).resolves.toBeUndefined();
-    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys', 'ovs']);
+    expect(readdirSync(dir).sort()).toEqual([
+      '.op-dbus-sandbox',
+      'data',
+      'data-plugin-state',
+      'keys',
+      'ovs',
+      'systemd-etc',
+    ]);
     expect(() => sandboxEnv(dir)).toThrow(OpError);
     expect(() => sandboxEnv(dir)).toThrow(`no running sandbox at ${dir}`);
     const after = statusByCli(dir);
@@ -464,6 +480,10 @@ setInterval(() => {}, 1 << 30);
       ['bus', null, false],
       ['polkitd', null, false],
       ['hostnamed', null, false],
+      ['timedated', null, false],
+      ['localed', null, false],
+      ['systemd1', null, false],
+      ['packagekit', null, false],
       ['netns', null, false],
       ['ovs', null, false],
       ['lxc', null, false],

@@ -98,7 +98,14 @@ describe('the development host across down and up (real core, CLI witness)', () 
     const pidBefore = readFileSync(join(dir, 'core.pid'), 'utf8');
 
     expect(sh('$OP sandbox down --dir "$D"')).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys', 'ovs']);
+    expect(readdirSync(dir).sort()).toEqual([
+      '.op-dbus-sandbox',
+      'data',
+      'data-plugin-state',
+      'keys',
+      'ovs',
+      'systemd-etc',
+    ]);
     expect(hostProcesses()).toEqual([]);
 
     const again = checkpointOf(upAndCheckpoint());
@@ -118,7 +125,14 @@ describe('the development host across down and up (real core, CLI witness)', () 
     await expect(
       sandboxUp({ dir, coreCommand: [process.execPath, '-e', 'process.exit(5)'] }),
     ).rejects.toThrow('exit code 5');
-    expect(readdirSync(dir).sort()).toEqual(['.op-dbus-sandbox', 'data', 'keys', 'ovs']);
+    expect(readdirSync(dir).sort()).toEqual([
+      '.op-dbus-sandbox',
+      'data',
+      'data-plugin-state',
+      'keys',
+      'ovs',
+      'systemd-etc',
+    ]);
     expect(readFileSync(keyFile())).toEqual(firstKey);
     expect(hostProcesses()).toEqual([]);
   }, 60_000);

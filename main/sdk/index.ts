@@ -6,6 +6,8 @@
 import type { Change, ResourceDiff } from '../common/contract/index.js';
 
 export type { Change, ResourceAction, ResourceDiff } from '../common/contract/index.js';
+/** An error as a value (a code, a message, where): thrown by a plugin, it keeps its code and pointer. */
+export { OpError } from '../common/contract/index.js';
 
 /** A JSON Schema (draft 2020-12) as data. Values marked `"x-secret": true` are redacted everywhere. */
 export type JsonSchema = Record<string, unknown>;
@@ -50,6 +52,40 @@ export interface PluginBus {
   getAll(destination: string, path: string, iface: string): Promise<Record<string, unknown>>;
   /** Whether a bus name the manifest declares is owned now or activatable. */
   reachable(name: string): Promise<boolean>;
+  /**
+   * Receives the signals that match, from the current owner of a bus name the manifest declares
+   * (with the member in that entry's `signals`); resolves once the bus routes them here. Call the
+   * result to stop. Subscribe before the call whose outcome the signal reports (a job, a transaction).
+   */
+  listen(match: SignalMatch, handler: (signal: BusSignal) => void): Promise<() => Promise<void>>;
+  /**
+   * A bus connection of the plugin's own, under the same permissions: for a service that binds
+   * state to the connection that made it (a PackageKit transaction accepts only its creator). Close it.
+   */
+  open(): Promise<PluginConnection>;
+}
+
+/** A plugin's own bus connection (PluginBus.open). */
+export interface PluginConnection extends PluginBus {
+  close(): void;
+}
+
+/** Which signals to receive: sender is a bus name of the manifest's `[permissions]`. */
+export interface SignalMatch {
+  sender: string;
+  interface: string;
+  member: string;
+  /** Only signals from this object path; all paths when absent. */
+  path?: string;
+}
+
+/** A received signal; variants in its body are `{ signature, value }` objects. */
+export interface BusSignal {
+  path: string;
+  interface: string;
+  member: string;
+  signature: string;
+  body: unknown[];
 }
 
 export interface PluginLogger {

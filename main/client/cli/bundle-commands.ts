@@ -82,19 +82,10 @@ export function bundleCommands(plugin: Command): void {
       const r = await withClient((c) => c.call('PluginRemove', { name }));
       print(o.json, r, `${name}: removed (${r.removed.length} version(s))`);
     });
-
-  plugin
-    .command('show')
-    .description("an installed plugin's versions: hash, signer, which is active, how they are stored")
-    .argument('[name]', 'the plugin (default: every installed bundle)')
-    .option('--json', 'machine-readable output')
-    .action(async (name: string | undefined, o: JsonFlag) => {
-      const r = await withClient((c) => c.call('PluginShow', name !== undefined ? { name } : {}));
-      print(o.json, r, showText(r));
-    });
 }
 
-function showText(r: PluginShowResponse): string {
+/** The installed bundles as text (`plugin show`, plugin-commands.ts). */
+export function showText(r: PluginShowResponse): string {
   const storage =
     r.storage === 'btrfs'
       ? 'storage: btrfs (each version a read-only subvolume)'

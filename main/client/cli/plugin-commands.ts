@@ -5,6 +5,7 @@ import { OpError } from '../../common/contract/index.js';
 import { callMethod, connectSystemBus } from '../../common/dbus/calls.js';
 import { defaultPath, generatePlugin, type GeneratedPlugin } from '../../common/generated/generate.js';
 import { print, withClient, type JsonFlag } from './io.js';
+import { showText } from './bundle-commands.js';
 import { pluginTraits } from './render.js';
 
 // `op-dbus plugin show NAME` and `op-dbus plugin generate BUS-NAME | --from-xml FILE`.
@@ -12,14 +13,25 @@ import { pluginTraits } from './render.js';
 /** Adds show and generate to the `plugin` command. */
 export function addPluginCommands(plugin: Command): void {
   plugin
-    .command('show <name>')
+    .command('show [name]')
     .description(
-      'one plugin: source, where it runs, permissions, availability, writable or read-only and why',
+      'one plugin: source, where it runs, permissions, availability, writable or read-only and why, and its installed bundle versions (hash, signer, active); without a name, every installed bundle',
     )
     .option('--json', 'machine-readable output')
-    .action(async (name: string, o: JsonFlag) => {
+    .action(async (name: string | undefined, o: JsonFlag) => {
+      if (name === undefined) {
+        const all = await withClient((c) => c.call('PluginShow', {}));
+        print(o.json, all, showText(all));
+        return;
+      }
       const r = await withClient((c) => c.call('Plugins', {}));
       const p = r.plugins.find((x) => x.name === name);
+      // its bundle versions, where it is one and this user may see them (org.opdbus.manage-plugins)
+      const bundle = await withClient((c) => c.call('PluginShow', { name })).catch(() => undefined);
+      if (p === undefined && bundle !== undefined && bundle.bundles.length > 0) {
+        print(o.json, bundle, showText(bundle));
+        return;
+      }
       if (p === undefined) {
         throw new OpError(
           'UnknownPlugin',
@@ -43,7 +55,9 @@ export function addPluginCommands(plugin: Command): void {
         ),
         ...p.notes.map((n) => `  note: ${n}`),
       ];
-      print(o.json, p, lines.join('\n'));
+      const installed = bundle !== undefined && bundle.bundles.length > 0;
+      if (installed) lines.push(showText(bundle));
+      print(o.json, installed ? { ...bundle, plugin: p } : p, lines.join('\n'));
     });
 
   plugin

@@ -40,7 +40,8 @@ export function coreComponent(
   return {
     name: 'core',
     files: ['core.log', 'core.pid', 'core-config.toml'],
-    keeps: ['data', 'trusted-keys'],
+    // data: the audit log and key; data-plugin-state: isolated plugins' own directories; trusted-keys: bundle signers
+    keeps: ['data', 'data-plugin-state', 'trusted-keys'],
 
     env: (paths) => ({
       OP_DBUS_DATA_DIR: coreDataDir(paths.dir),
@@ -54,6 +55,7 @@ export function coreComponent(
       if (executable === undefined) throw new OpError('InvalidArgument', 'the core command is empty');
       const paths = ctx.paths;
       mkdirSync(coreDataDir(paths.dir), { recursive: true });
+      mkdirSync(`${coreDataDir(paths.dir)}-plugin-state`, { recursive: true, mode: 0o755 });
       writeCoreConfig(paths, components);
       const connection = await ctx.bus();
       // A core stopped a moment ago may still own the name: wait for a new owner, not that one.

@@ -9,6 +9,8 @@ import { ovs } from './ovs.js';
 import { polkitd } from './polkitd.js';
 import { timedated } from './timedated.js';
 import { wireguard } from './wireguard.js';
+import { packagekit } from './packagekit.js';
+import { systemd1 } from './systemd1.js';
 
 /**
  * The host's components in start order (stopped in reverse): the bus first, since every other one
@@ -21,6 +23,8 @@ export const COMPONENTS: readonly HostComponent[] = [
   hostnamed,
   timedated,
   localed,
+  systemd1,
+  packagekit,
   netns,
   ovs,
   lxc,

@@ -70,6 +70,9 @@ function contextOf(callId: number, c: Record<string, unknown>): PluginContext {
       call: (call: BusCall) => bus(callId, 'call', [call]) as Promise<unknown[]>,
       getAll: (d, p, i) => bus(callId, 'getAll', [d, p, i]) as Promise<Record<string, unknown>>,
       reachable: (n) => bus(callId, 'reachable', [n]) as Promise<boolean>,
+      // signals and connections of its own need a bus socket, which an isolated plugin never gets
+      listen: () => Promise.reject(new Error('an isolated plugin cannot subscribe to bus signals')),
+      open: () => Promise.reject(new Error('an isolated plugin cannot open a bus connection of its own')),
     },
     signal: controller.signal,
     deadline: Number(c['deadline']),

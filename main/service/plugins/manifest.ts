@@ -23,6 +23,8 @@ const DbusPermission = z
     paths: z.array(z.string().regex(/^\/[A-Za-z0-9_/]*(\/\*)?$|^\/\*$/, 'an object path')).optional(),
     /** Methods of the interface it may call; "*" for all. */
     methods: z.array(z.string().regex(MEMBER, 'a D-Bus member name or "*"')).default([]),
+    /** Signals of the interface it may receive (PluginBus.listen); "*" for all. */
+    signals: z.array(z.string().regex(MEMBER, 'a D-Bus member name or "*"')).optional(),
     /** Its properties through org.freedesktop.DBus.Properties: Get/GetAll (read), and Set (readwrite). */
     properties: z.enum(['none', 'read', 'readwrite']).default('none'),
   })
