@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import {
   chmodSync,
+  chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -12,7 +13,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packBundle } from '../../main/common/bundles/format.js';
 import { readTar, writeTar, type TarMember } from '../../main/common/bundles/tar.js';
@@ -46,7 +47,7 @@ function pluginDir(version: string): string {
   mkdirSync(join(dir, 'lib'), { recursive: true });
   writeFileSync(
     join(dir, 'plugin.toml'),
-    `[plugin]\nname = "marker"\nversion = "${version}"\nentry = "index.mjs"\n\n[limits]\ndeadline_s = 20\n\n[config]\nfile = "${markerFile}"\n`,
+    `[plugin]\nname = "marker"\nversion = "${version}"\nentry = "index.mjs"\n\n[limits]\ndeadline_s = 20\n\n[isolation]\nwrite = ["${dirname(markerFile)}"]\n\n[config]\nfile = "${markerFile}"\n`,
   );
   writeFileSync(join(dir, 'lib', 'version.mjs'), `export const VERSION = ${JSON.stringify(version)};\n`);
   writeFileSync(
@@ -214,7 +215,10 @@ beforeAll(async () => {
   sb = await TestSandbox.start({ prefix: 'opdbus-bundles-' });
   work = join(sb.dir, '..', 'work');
   mkdirSync(work, { mode: 0o755 });
-  markerFile = join(work, 'marker.json');
+  // an installed bundle runs isolated, as nobody: it may write only here (its manifest's [isolation] write)
+  mkdirSync(join(work, 'marker-state'), { mode: 0o755 });
+  chownSync(join(work, 'marker-state'), 65534, 65534);
+  markerFile = join(work, 'marker-state', 'marker.json');
   writeFileSync(keyFile(), admin.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   const trusted = sb.env['OP_DBUS_TRUSTED_KEYS'] as string;
   expect(trusted).toBe(join(sb.dir, 'trusted-keys'));
