@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OpError } from '../../main/common/contract/index.js';
 import { HALT_POINTS } from '../../main/service/engine/halt-points.js';
@@ -23,11 +23,13 @@ beforeAll(async () => {
   ledgerRoot = join(base, 'ledger-host');
   pluginPath = join(base, 'plugins');
   mkdirSync(ledgerRoot, { recursive: true });
+  // a community plugin runs isolated, as nobody: it writes only its manifest's [isolation] write
+  chownSync(ledgerRoot, 65534, 65534);
   mkdirSync(join(pluginPath, 'ledger'), { recursive: true });
   copyFileSync(join(ROOT, 'test/support/probe-plugin.mjs'), join(pluginPath, 'ledger', 'index.mjs'));
   writeFileSync(
     join(pluginPath, 'ledger', 'plugin.toml'),
-    `[plugin]\nname = "ledger"\nversion = "0.1.0"\nentry = "index.mjs"\n\n[dependencies]\nplugins = ["hostname"]\n\n[config]\nroot = "${ledgerRoot}"\n`,
+    `[plugin]\nname = "ledger"\nversion = "0.1.0"\nentry = "index.mjs"\n\n[dependencies]\nplugins = ["hostname"]\n\n[isolation]\nwrite = ["${ledgerRoot}"]\n\n[config]\nroot = "${ledgerRoot}"\n`,
   );
   await sb.restartCore(coreEnv());
 });
