@@ -305,8 +305,11 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         connected.disconnect();
         await embedding.close();
         checkpointer.stop();
+        // a search embedder still loading hands itself to the index when it is done: wait for that
+        // first, so the index stops after it (and never works on a closed audit log)
+        const loadedEmbedder = await searchEmbedder;
         await search.stop();
-        await (await searchEmbedder)?.close();
+        await loadedEmbedder?.close();
         for (const p of loaded) p.isolated?.close();
         audit.close();
         lock.release();
