@@ -86,8 +86,9 @@ await build({
 // The built-in plugins, each a CommonJS bundle (its SDK helpers and libraries inside) with its data
 // files beside it, where the core's discovery looks in the binary (plugins/ beside it).
 const pluginsDist = join(root, 'dist/plugins');
+// a directory with code (index.js); plugins/generated/ holds data-only plugins (manifest, XML, mapping)
 const builtins = readdirSync(pluginsDist, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
+  .filter((d) => d.isDirectory() && existsSync(join(pluginsDist, d.name, 'index.js')))
   .map((d) => d.name);
 await build({
   ...common,
@@ -106,6 +107,13 @@ for (const p of builtins) {
   for (const f of readdirSync(join(pluginsDist, p))) {
     if (/\.(toml|json|xml)$/.test(f)) copyFileSync(join(pluginsDist, p, f), join(out, 'plugins', p, f));
   }
+}
+// the generated plugins are data only: copied as they are (their code is the core's generic runtime)
+if (existsSync(join(pluginsDist, 'generated'))) {
+  cpSync(join(pluginsDist, 'generated'), join(out, 'plugins', 'generated'), {
+    recursive: true,
+    filter: (src) => !/\.(js|map|d\.ts)$/.test(src),
+  });
 }
 // they are CommonJS wherever the directory lands (a package.json with "type": "module" above it included)
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ private: true, type: 'commonjs' })}\n`);

@@ -133,7 +133,20 @@ describe('plan → apply → verify on the sandbox host', () => {
     const schema = JSON.parse(r.stdout) as {
       properties: { plugins: { properties: Record<string, { properties: object }> } };
     };
-    expect(Object.keys(schema.properties.plugins.properties)).toEqual(['hostname']);
+    // every loaded plugin's section: the built-ins and the generated ones (hostname1 is shadowed by hostname)
+    expect(Object.keys(schema.properties.plugins.properties)).toEqual(
+      expect.arrayContaining([
+        'hostname',
+        'lxc',
+        'net',
+        'openflow',
+        'wireguard',
+        'systemd',
+        'packagekit',
+        'timedate1',
+      ]),
+    );
+    expect(Object.keys(schema.properties.plugins.properties)).not.toContain('hostname1');
     expect(Object.keys(schema.properties.plugins.properties['hostname']?.properties ?? {})).toContain(
       'static_hostname',
     );
