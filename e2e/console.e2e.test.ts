@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -90,9 +90,11 @@ function installPlugins(base: string): string {
   probe = new ProbeHost(join(base, 'probe-host'));
   mkdirSync(dir, { mode: 0o755 });
   mkdirSync(probe.root, { mode: 0o755 });
+  // the probes run isolated, as nobody (uid 65534): their host directory is theirs to write
+  chownSync(probe.root, 65534, 65534);
   probe.install(dir, 'alpha');
   probe.install(dir, 'beta', { after: ['alpha'] });
-  probe.install(dir, 'gamma', { after: ['net'] });
+  probe.install(dir, 'gamma', { after: ['nonesuch'] });
   probe.install(dir, 'offline', { root: join(base, 'nowhere') });
   // a directory anyone may write: the core must refuse to load plugins from it
   const open = join(base, 'world-writable');
@@ -335,7 +337,7 @@ describe('the console in Chromium through op-dbus serve', () => {
     expect(await row('beta').getByTestId('plugin-after').textContent()).toBe('alpha');
     expect(await row('beta').textContent()).toMatch(/community/);
     expect(await row('gamma').getByTestId('plugin-notes').textContent()).toMatch(
-      /after names net, which is not installed/,
+      /after names nonesuch, which is not installed/,
     );
     expect(await row('offline').getAttribute('data-available')).toBe('false');
     expect(await row('offline').getByTestId('plugin-availability').textContent()).toMatch(

@@ -30,6 +30,10 @@ plugins = ${JSON.stringify(o.after ?? [])}
 [limits]
 deadline_s = 30
 
+# a community plugin runs isolated, as nobody: it may write only here
+[isolation]
+write = ["${o.root ?? this.root}"]
+
 [config]
 root = "${o.root ?? this.root}"
 `,
