@@ -66,9 +66,12 @@ afterAll(async () => {
       }),
     );
   }
-  await browser?.close();
-  await serve?.stop();
-  await sb?.stop();
+  try {
+    await browser?.close();
+    await serve?.stop();
+  } finally {
+    await sb?.stop();
+  }
 });
 
 /** axe-core's violations of WCAG 2 A/AA on the page as it is now, as "rule (impact): target" lines. */

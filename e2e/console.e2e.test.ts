@@ -116,10 +116,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
-  // with its temp dir: the plugins, their host and the witness's store are under it
-  await sb?.stop();
+  try {
+    await browser?.close();
+    await serve?.stop();
+  } finally {
+    // with its temp dir: the plugins, their host and the witness's store are under it
+    await sb?.stop();
+  }
 });
 
 describe('the console in Chromium through op-dbus serve', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dbus from 'dbus-next';
 import { BUS_NAME, INTERFACE_NAME, OBJECT_PATH } from '../main/common/contract/index.js';
-import { callMethod, connectBus, type MessageBus } from '../main/common/dbus/calls.js';
+import { callMethod, connectBus, disconnectBus, type MessageBus } from '../main/common/dbus/calls.js';
 import { TestSandbox } from './support/sandbox.js';
 
 // Through dbus-next's optional native socket (usocket), a reply over ~210 KB never left the sender
@@ -18,6 +18,7 @@ beforeAll(async () => {
   await service.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
   service.addMethodHandler((msg: dbus.Message) => {
     const size = Number(JSON.parse(msg.body[0] as string));
+    if (size < 0) return true; // taken, never answered
     service.send(dbus.Message.newMethodReturn(msg, 's', ['x'.repeat(size)]));
     return true;
   });
@@ -49,4 +50,21 @@ describe('large D-Bus messages', () => {
       expect(small).toBe('xxx');
     });
   }
+
+  it('a call still waiting when its connection is closed fails at once, not at its timeout', async () => {
+    const own = await connectBus(sb.env.DBUS_SYSTEM_BUS_ADDRESS);
+    const waiting = callMethod(own, {
+      destination: BUS_NAME,
+      path: OBJECT_PATH,
+      interface: INTERFACE_NAME,
+      member: 'Query',
+      signature: 's',
+      body: ['-1'],
+      // ten minutes, as an Apply's: its timer would keep a closed client's process alive that long
+      timeoutMs: 600_000,
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    disconnectBus(own);
+    await expect(waiting).rejects.toThrow(/connection to the bus was closed before the answer came/);
+  });
 });

@@ -31,9 +31,11 @@ export interface ServeProcess {
 /** Starts `op-dbus serve --port 0` against the sandbox and waits for the URL it prints. */
 export async function startServe(sb: TestSandbox): Promise<ServeProcess> {
   // as an admin runs it: the CLI, which starts serve as its subcommand and forwards SIGTERM to it
+  // its own process group: stop() can end the CLI and the serve it runs, even if they ignore SIGTERM
   const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--port', '0'], {
     env: sb.childEnv,
     stdio: 'pipe',
+    detached: true,
   });
   let out = '';
   let err = '';
@@ -59,9 +61,19 @@ export async function startServe(sb: TestSandbox): Promise<ServeProcess> {
     stderr: () => err,
     stop: async () => {
       if (child.exitCode !== null || child.pid === undefined) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const pid = child.pid;
+      const exited = new Promise<boolean>((resolve) => child.once('exit', () => resolve(true)));
       child.kill('SIGTERM');
+      const inTime = await Promise.race([
+        exited,
+        new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
+      ]);
+      if (inTime) return;
+      process.kill(-pid, 'SIGKILL');
       await exited;
+      throw new Error(
+        `op-dbus serve did not exit within 15 s of SIGTERM; its last words:\n${err.slice(-2000)}`,
+      );
     },
   };
 }

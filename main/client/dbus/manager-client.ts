@@ -20,6 +20,7 @@ import {
   callMethod,
   connectBus,
   connectSystemBus,
+  disconnectBus,
   nameReachable,
   type MessageBus,
 } from '../../common/dbus/calls.js';
@@ -164,7 +165,7 @@ export class ManagerClient {
 
   close(): void {
     void this.signals?.then((s) => s.close());
-    this.bus.disconnect();
+    disconnectBus(this.bus);
   }
 }
 

@@ -186,6 +186,8 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<Co
       if (s === session) ws.close(SESSION_ENDED_CLOSE_CODE, why);
     }
   };
+  // relayed calls waiting for the core, named at close
+  const inFlight = new Set<{ what: string; since: number }>();
   const sweep = setInterval(
     () => {
       for (const { session, why } of gate.endExpired()) endSession(session, why);
@@ -225,7 +227,12 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<Co
         return;
       }
       log(`serve: ${session.label}: ${parsed.call.method}`);
-      void relay(opts.core, parsed.call, session.client).then((reply) => send(ws, reply));
+      const call = { what: `${session.label}: ${parsed.call.method}`, since: Date.now() };
+      inFlight.add(call);
+      void relay(opts.core, parsed.call, session.client).then((reply) => {
+        inFlight.delete(call);
+        send(ws, reply);
+      });
     });
   });
 
@@ -244,6 +251,9 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<Co
     url,
     close: async () => {
       clearInterval(sweep);
+      // closing the core's connection fails these; name them, so a call the core never answered is seen
+      for (const call of inFlight)
+        log(`serve: closing with ${call.what} unanswered after ${Date.now() - call.since} ms`);
       for (const stop of stops) stop();
       for (const client of wss.clients) client.terminate();
       wss.close();

@@ -70,8 +70,17 @@ export async function callMethod(bus: MessageBus, call: MethodCall): Promise<unk
   const where = {
     dbus: { service: call.destination, path: call.path, interface: call.interface, member: call.member },
   };
+  let abandon: (why: Error) => void = () => undefined;
+  const abandoned = new Promise<never>((_, reject) => (abandon = reject));
+  let pending = inFlight.get(bus);
+  if (pending === undefined) inFlight.set(bus, (pending = new Set()));
+  pending.add(abandon);
   try {
-    const reply = await withTimeout(bus.call(msg), call.timeoutMs ?? DEFAULT_TIMEOUT_MS, call.member);
+    const reply = await withTimeout(
+      Promise.race([bus.call(msg), abandoned]),
+      call.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      call.member,
+    );
     return (reply?.body ?? []) as unknown[];
   } catch (e) {
     if (e instanceof dbus.DBusError) {
@@ -85,7 +94,26 @@ export async function callMethod(bus: MessageBus, call: MethodCall): Promise<unk
       `${call.interface}.${call.member} on ${call.destination}: ${errorText(e)}`,
       where,
     );
+  } finally {
+    pending.delete(abandon);
   }
+}
+
+/** Each connection's calls still waiting for their reply: what disconnectBus fails. */
+const inFlight = new WeakMap<MessageBus, Set<(why: Error) => void>>();
+
+/**
+ * Disconnects and fails every call still waiting on this connection. dbus-next's disconnect() leaves
+ * them pending, each holding its timer (up to the call's timeout, minutes for Apply): a process that
+ * closed its connection would stay alive that long, and its callers would wait for nothing.
+ */
+export function disconnectBus(bus: MessageBus): void {
+  bus.disconnect();
+  const pending = inFlight.get(bus);
+  if (pending === undefined) return;
+  for (const abandon of [...pending])
+    abandon(new Error('the connection to the bus was closed before the answer came'));
+  pending.clear();
 }
 
 /** Reads every property of an interface as plain values (variants unwrapped). */
