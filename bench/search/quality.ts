@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openUseLite } from '../../main/service/embed/use-lite.js';
 import { evaluate, parseLabelledSet } from '../../main/service/audit/search/search-eval.js';
@@ -41,8 +41,8 @@ try {
     tuning: { grid: mrrAt, chosen: best.w, committed: SEMANTIC_WEIGHT },
     reporting: { weight: best.w, methods },
   };
-  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench/results/search-quality.json'), JSON.stringify(out, null, 2) + '\n');
+  // beside the labelled set, not in bench/results: quality figures, not a timed group the report reads
+  writeFileSync(join(ROOT, 'bench/search/quality.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`tuning half (${tune.length} queries): MRR by semantic weight`);
   console.log(mrrAt.map((x) => `  w=${x.w.toFixed(2)}  MRR ${x.mrr.toFixed(3)}`).join('\n'));
   console.log(`chosen w = ${best.w} (fusion.ts has ${SEMANTIC_WEIGHT})\n`);

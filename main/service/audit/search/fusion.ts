@@ -6,7 +6,7 @@
  *
  * w = 0.4 was chosen on the tuning half of bench/search/labelled.json (`node dist/bench/search/quality.js`
  * searches w in steps of 0.05 by MRR over that half's queries; 0.40-0.70 tie at the best, the smallest is
- * kept) and is reported on the other half only (bench/results/search-quality.json).
+ * kept) and is reported on the other half only (bench/search/quality.json).
  */
 export const SEMANTIC_WEIGHT = 0.4;
 
