@@ -1,4 +1,4 @@
-import { parse, TomlError } from 'smol-toml';
+import { readToml } from '../text/toml.js';
 import { z } from 'zod';
 
 // semantic-mapping.toml, the original project's format (DESIGN.md section 3), read as data: which
@@ -120,41 +120,12 @@ const MAX_BYTES = 1024 * 1024;
 export function parseMapping(text: string, file: string): MappingResult {
   if (typeof text !== 'string' || text.length > MAX_BYTES)
     return { ok: false, error: { file, message: `${file}: not text of at most ${MAX_BYTES} bytes` } };
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch (e) {
-    if (e instanceof TomlError) {
-      return {
-        ok: false,
-        error: {
-          file,
-          line: e.line,
-          column: e.column,
-          message: `${file}:${e.line}:${e.column}: invalid TOML: ${e.message.split('\n')[0] ?? ''}`,
-        },
-      };
-    }
-    return {
-      ok: false,
-      error: { file, message: `${file}: invalid TOML: ${e instanceof Error ? e.message : String(e)}` },
-    };
+  const read = readToml(text, file, SemanticMapping);
+  if (!read.ok) {
+    const { code: _code, ...error } = read.problem;
+    return { ok: false, error };
   }
-  const parsed = SemanticMapping.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.path.map(String) ?? [];
-    const pointer = `/${path.join('/')}`;
-    return {
-      ok: false,
-      error: {
-        file,
-        pointer,
-        message: `${file}: ${path.length > 0 ? `${path.join('.')}: ` : ''}${issue?.message ?? 'invalid'}`,
-      },
-    };
-  }
-  const m = parsed.data;
+  const m = read.value;
   // hooks, pre-checks, dry runs and rollback name only methods of this mapping: never a command
   const named: [string, string | undefined][] = [
     ['safety.pre_apply_hook', m.safety.pre_apply_hook],

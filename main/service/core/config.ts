@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { parse, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { OpError } from '../../common/contract/index.js';
+import { readTomlOrThrow } from '../../common/text/toml.js';
 import { untrustedBecause } from '../plugins/trust.js';
 
 // The core's own configuration: one TOML file (--config, env OP_DBUS_CONFIG, default
@@ -51,39 +51,11 @@ export function readCoreConfig(file: string | undefined): CoreConfig {
 
 /** Parses the configuration's text; errors name the file and line/column (TOML) or the key (schema). */
 export function parseCoreConfig(text: string, file: string): CoreConfig {
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch (e) {
-    if (e instanceof TomlError) {
-      throw new OpError(
-        'ParseError',
-        `${file}:${e.line}:${e.column}: invalid TOML: ${e.message.split('\n')[0] ?? ''}`,
-        {
-          file,
-          line: e.line,
-          column: e.column,
-        },
-      );
-    }
-    throw e;
-  }
-  const parsed = CoreConfigFile.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = issue?.path.map(String).join('.') ?? '';
-    throw new OpError(
-      'SchemaError',
-      `${file}: ${key === '' ? '' : `${key}: `}${issue?.message ?? 'invalid'}`,
-      {
-        file,
-      },
-    );
-  }
+  const data = readTomlOrThrow(text, file, CoreConfigFile);
   return {
     file,
-    plugins: parsed.data.plugins,
-    bundles: { trustedKeys: parsed.data.bundles.trusted_keys ?? DEFAULT_TRUSTED_KEYS_DIR },
+    plugins: data.plugins,
+    bundles: { trustedKeys: data.bundles.trusted_keys ?? DEFAULT_TRUSTED_KEYS_DIR },
   };
 }
 

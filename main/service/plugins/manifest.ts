@@ -1,6 +1,6 @@
-import { parse, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { OpError } from '../../common/contract/index.js';
+import { readTomlOrThrow } from '../../common/text/toml.js';
 
 /** Seconds a plugin call may take when its manifest says nothing (`[limits] deadline_s`). */
 export const DEFAULT_DEADLINE_S = 120;
@@ -104,45 +104,11 @@ export type ManifestFile = z.infer<typeof ManifestFile>;
 
 /** Reads plugin.toml text; errors name the file and the line/column (TOML) or the key path (schema). */
 export function parseManifest(text: string, file: string): ManifestFile {
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch (e) {
-    if (e instanceof TomlError) {
-      throw new OpError(
-        'ParseError',
-        `${file}:${e.line}:${e.column}: invalid TOML: ${firstLine(e.message)}`,
-        {
-          file,
-          line: e.line,
-          column: e.column,
-        },
-      );
-    }
-    throw e;
-  }
-  const parsed = ManifestFile.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = issue?.path.map(String).join('.') ?? '';
-    throw new OpError(
-      'SchemaError',
-      `${file}: ${key === '' ? '' : `${key}: `}${issue?.message ?? 'invalid'}`,
-      {
-        file,
-        ...(key !== '' ? { pointer: `/${issue?.path.map(String).join('/') ?? ''}` } : {}),
-      },
-    );
-  }
-  const manifest = parsed.data;
+  const manifest = readTomlOrThrow(text, file, ManifestFile);
   if (manifest.dependencies.plugins.includes(manifest.plugin.name)) {
     throw new OpError('SchemaError', `${file}: dependencies.plugins: a plugin cannot come after itself`, {
       file,
     });
   }
   return manifest;
-}
-
-function firstLine(s: string): string {
-  return s.split('\n')[0] ?? s;
 }
