@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -246,20 +245,7 @@ describe('the engine’s rules', () => {
     try {
       const p = await client.call('Plan', { document: readFileSync(file, 'utf8') });
       await client.call('Approve', { planId: p.id, hash: p.hash });
-      const raw = spawnSync(
-        'busctl',
-        [
-          '--system',
-          'call',
-          'org.opdbus.Manager1',
-          '/org/opdbus/Manager1',
-          'org.opdbus.Manager1',
-          'Apply',
-          's',
-          JSON.stringify({ planId: p.id, hash: p.hash }),
-        ],
-        { env: sb.childEnv, encoding: 'utf8' },
-      );
+      const raw = sb.busctlCore('Apply', { planId: p.id, hash: p.hash });
       expect(raw.status).not.toBe(0);
       expect(raw.stderr).toMatch(/not confirmed: alpha\/gone/);
       // a confirmation that leaves one out is no confirmation

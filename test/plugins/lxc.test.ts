@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -292,20 +291,7 @@ describe('lxc containers on real LXC', () => {
     try {
       const p = await client.call('Plan', { document: readFileSync(file, 'utf8') });
       await client.call('Approve', { planId: p.id, hash: p.hash });
-      const raw = spawnSync(
-        'busctl',
-        [
-          '--system',
-          'call',
-          'org.opdbus.Manager1',
-          '/org/opdbus/Manager1',
-          'org.opdbus.Manager1',
-          'Apply',
-          's',
-          JSON.stringify({ planId: p.id, hash: p.hash }),
-        ],
-        { env: sb.childEnv, encoding: 'utf8' },
-      );
+      const raw = sb.busctlCore('Apply', { planId: p.id, hash: p.hash });
       expect(raw.status).not.toBe(0);
       expect(raw.stderr).toMatch(/not confirmed: lxc\/102/);
     } finally {

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ManagerClient } from '../../main/client/dbus/manager-client.js';
+import { BUS_NAME, INTERFACE_NAME, OBJECT_PATH } from '../../main/common/contract/index.js';
 import { witnessDir, WitnessStore } from '../../main/common/witness/store.js';
 import { corePid, restartCore, sandboxUp, sandboxWipe, type SandboxEnv } from '../../main/devhost/host.js';
 
@@ -96,6 +97,19 @@ export class TestSandbox {
     });
     if (r.status !== 0) throw new Error(`busctl ${args.join(' ')}: ${r.stderr}`);
     return r.stdout.trim();
+  }
+
+  /**
+   * A Manager1 call made with busctl, around our client (its checks and prompts): what the core does
+   * with a raw D-Bus caller. The result as busctl left it (exit status, stdout, stderr).
+   */
+  busctlCore(method: string, request: object): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync(
+      'busctl',
+      ['--system', 'call', BUS_NAME, OBJECT_PATH, INTERFACE_NAME, method, 's', JSON.stringify(request)],
+      { env: this.childEnv, encoding: 'utf8', timeout: 60_000 },
+    );
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
   hostnameProperty(name: string): string {
