@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { ErrorPayload, PluginsResponse } from '../../main/common/contract/index.js';
 import { polkitRulesDir } from '../../main/devhost/host.js';
 import { ROOT, TestSandbox, waitFor, writeDocument } from '../support/sandbox.js';
+import { ProbeHost } from '../support/probe-host.js';
 
 // The plugin platform against real parts: plugins installed from OP_DBUS_PLUGIN_PATH as a user
 // installs them (test/support/probe-plugin.mjs, and the files example), a real core on a real bus
@@ -26,47 +27,13 @@ let pluginPath: string;
 let probeRoot: string;
 let filesRoot: string;
 const PROBE = join(ROOT, 'test/support/probe-plugin.mjs');
+let probe: ProbeHost;
+const installProbe = (name: string, o: Parameters<ProbeHost['install']>[2] = {}): void =>
+  probe.install(pluginPath, name, o);
+const probeState = (name: string): Record<string, string> => probe.state(name);
+const calls = (): string[] => probe.calls();
+const resetCalls = (): void => probe.resetCalls();
 
-function installProbe(
-  name: string,
-  o: { after?: string[]; deadline?: number; permissions?: string } = {},
-): void {
-  const dir = join(pluginPath, name);
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(PROBE, join(dir, 'index.mjs'));
-  writeFileSync(
-    join(dir, 'plugin.toml'),
-    `[plugin]
-name = "${name}"
-version = "0.1.0"
-entry = "index.mjs"
-
-[dependencies]
-plugins = ${JSON.stringify(o.after ?? [])}
-
-${o.permissions ?? ''}
-
-[isolation]
-write = ["${probeRoot}"]
-
-[limits]
-deadline_s = ${o.deadline ?? 20}
-
-[config]
-root = "${probeRoot}"
-`,
-  );
-}
-
-const probeState = (name: string): Record<string, string> => {
-  const f = join(probeRoot, `${name}.json`);
-  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Record<string, string>) : {};
-};
-const calls = (): string[] => {
-  const f = join(probeRoot, 'calls.log');
-  return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n') : [];
-};
-const resetCalls = (): void => rmSync(join(probeRoot, 'calls.log'), { force: true });
 const doc = (plugins: Record<string, unknown>): string => JSON.stringify({ version: 1, plugins });
 const errorOf = (stdout: string): ErrorPayload => (JSON.parse(stdout) as { error: ErrorPayload }).error;
 
@@ -89,6 +56,7 @@ beforeAll(async () => {
   docs = join(base, 'docs');
   pluginPath = join(base, 'plugins');
   probeRoot = join(base, 'probe-host');
+  probe = new ProbeHost(probeRoot);
   filesRoot = join(base, 'files-host');
   for (const d of [pluginPath, probeRoot, filesRoot]) mkdirSync(d, { recursive: true, mode: 0o755 });
   // community plugins run isolated as nobody: the directories they manage are theirs to write
