@@ -1,24 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomFillSync } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { keyFingerprint, packBundle } from '../../main/common/bundles/format.js';
 import { BundleStore } from '../../main/service/bundles/store.js';
 import { verifyBundle, type TrustedKey, type VerifiedBundle } from '../../main/service/bundles/verify.js';
 import { LoopFilesystem, loopFilesystemSupport } from '../../main/service/storage/loop-filesystem.js';
 import type { BenchCase, BenchGroup, StartedGroup } from '../harness.js';
 import { seededRandom } from '../statistics.js';
+import { fsyncDir, writeDurably } from '../../main/service/storage/durable-file.js';
 
 const FILES = 100;
 /** 98 assets of 50,000 bytes beside plugin.toml and index.mjs: 4.9 MB of files, a 4.98 MB archive. */
@@ -39,27 +30,6 @@ function pluginTree(dir: string, variant: number, seed: number): void {
     randomFillSync(data, 0, FILE_BYTES / 2);
     data.fill(`asset ${i} ${Math.floor(random() * 1e9)}\n`, FILE_BYTES / 2);
     writeFileSync(join(dir, 'lib', `asset-${String(i).padStart(3, '0')}.bin`), data);
-  }
-}
-
-function writeDurably(file: string, data: Buffer): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const fd = openSync(file, 'w', 0o644);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -10,12 +10,9 @@
 
 import {
   chmodSync,
-  closeSync,
   existsSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -23,14 +20,14 @@ import {
   rmSync,
   symlinkSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { OpError } from '../../common/contract/index.js';
 import { BtrfsCommand, isSubvolumeRoot } from '../storage/btrfs.js';
 import { MANIFEST_MEMBER, SIGNATURE_MEMBER } from '../../common/bundles/format.js';
 import type { VerifiedBundle } from './verify.js';
+import { fsyncDir, writeDurably } from '../storage/durable-file.js';
 
 /** Points where a test can halt the core to kill -9 it (OP_DBUS_TEST_BUNDLE_HALT_AT). */
 export const BUNDLE_HALT_POINTS = [
@@ -370,26 +367,5 @@ function lstatExists(path: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function writeDurably(file: string, data: Buffer): void {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
-  const fd = openSync(file, 'w', 0o644);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { replaceFileDurably } from './durable-file.js';
+import { replaceFileDurably } from '../storage/durable-file.js';
 
 /**
  * The apply journal (DESIGN.md section 4): before each change to the host the intent and the

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { OpError } from '../../common/contract/index.js';
-import { replaceFileDurably } from './durable-file.js';
+import { replaceFileDurably } from '../storage/durable-file.js';
 
 /**
  * The last document applied and verified, with the hash of the plan that applied it: what drift is
