@@ -1,18 +1,10 @@
-import { chmodSync, mkdtempSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { ManagerClient } from '../../main/client/dbus/manager-client.js';
 import { BUS_NAME, OBJECT_PATH, type AuditListEntry } from '../../main/common/contract/index.js';
-import {
-  callMethod,
-  connectSystemBus,
-  getAllProperties,
-  type MessageBus,
-} from '../../main/common/dbus/calls.js';
+import { callMethod, getAllProperties, type MessageBus } from '../../main/common/dbus/calls.js';
 import { PolkitAuthority, type Caller } from '../../main/service/core/authority.js';
-import { sandboxUp, sandboxWipe } from '../../main/devhost/host.js';
 import type { BenchCase, BenchGroup, StartedGroup } from '../harness.js';
 import { median } from '../statistics.js';
+import { withBenchSandbox } from './bench-sandbox.js';
 
 const HOSTNAME1 = {
   service: 'org.freedesktop.hostname1',
@@ -30,9 +22,6 @@ const DOCUMENT_FILE = 'bench-hostname.jsonc';
 /** Audit entries per AuditList call: about 100 KB of plan entries, well below the size that hangs the reply. */
 const AUDIT_PAGE = 200;
 
-/** The compiled CLI, whose `core` subcommand runs org.opdbus.Manager1 (bench runs from dist/bench/groups/). */
-const CLI = resolve(import.meta.dirname, '../../main/op-dbus.js');
-
 /** Plan and apply latency of the hostname plugin against the bus's own method round trip. */
 export const hostnameGroup: BenchGroup = {
   name: 'hostname',
@@ -43,39 +32,17 @@ export const hostnameGroup: BenchGroup = {
   start: startHostnameGroup,
 };
 
-async function startHostnameGroup(): Promise<StartedGroup> {
-  // mkdtemp makes a 0700 directory; polkitd runs as its own user and must reach the bus socket below it.
-  const parent = mkdtempSync(join(tmpdir(), 'opdbus-bench-'));
-  chmodSync(parent, 0o755);
-  const dir = join(parent, 'sandbox');
-  let bus: MessageBus | undefined;
-  let client: ManagerClient | undefined;
-  const stop = async (): Promise<void> => {
-    client?.close();
-    bus?.disconnect();
-    await sandboxWipe(dir);
-    rmdirSync(parent);
-  };
-  try {
-    const env = await sandboxUp({ dir, coreCommand: [process.execPath, CLI, 'core'] });
-    // connectSystemBus and ManagerClient find the sandbox's bus through this variable
-    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = env.DBUS_SYSTEM_BUS_ADDRESS;
-    const sandboxBus = await connectSystemBus();
-    bus = sandboxBus;
-    client = await ManagerClient.connect();
-    const activation = await timeHostnamedActivation(sandboxBus);
-    const hostnamedBefore = await nameOwner(sandboxBus, HOSTNAME1.service);
-    const cases = hostnameCases(sandboxBus, client, await currentHostnameSection(client));
-    const coreClient = client;
+function startHostnameGroup(): Promise<StartedGroup> {
+  return withBenchSandbox('opdbus-bench', async ({ bus, client }) => {
+    const activation = await timeHostnamedActivation(bus);
+    const hostnamedBefore = await nameOwner(bus, HOSTNAME1.service);
+    const cases = hostnameCases(bus, client, await currentHostnameSection(client));
     const notesAfter = async (): Promise<string[]> => [
-      await hostnamedContinuity(sandboxBus, hostnamedBefore),
-      await coreSideDurations(coreClient),
+      await hostnamedContinuity(bus, hostnamedBefore),
+      await coreSideDurations(client),
     ];
-    return { cases, notes: [activation], notesAfter, stop };
-  } catch (e) {
-    await stop().catch(() => undefined);
-    throw e;
-  }
+    return { cases, notes: [activation], notesAfter };
+  });
 }
 
 /**

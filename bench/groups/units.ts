@@ -1,19 +1,18 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ManagerClient } from '../../main/client/dbus/manager-client.js';
-import { callMethod, connectSystemBus, type MessageBus } from '../../main/common/dbus/calls.js';
-import { sandboxUp, sandboxWipe, type SandboxEnv } from '../../main/devhost/host.js';
+import { callMethod, type MessageBus } from '../../main/common/dbus/calls.js';
+import type { SandboxEnv } from '../../main/devhost/host.js';
 import type { BenchCase, BenchGroup, StartedGroup } from '../harness.js';
 import { median } from '../statistics.js';
+import { withBenchSandbox } from './bench-sandbox.js';
 
 // Plans of the systemd plugin (against the development host's systemd1 stand-in, not systemd) at
 // 10/50/200 units and of the packagekit plugin (a real packagekitd) at 10/100/500 packages, and an
 // install through the plugin against `pkcon install` of the same package in the same run.
 
-const CLI = resolve(import.meta.dirname, '../../main/op-dbus.js');
 const UNIT_COUNTS = [10, 50, 200];
 const PACKAGE_COUNTS = [10, 100, 500];
 const PACKAGE = 'opdbus-extra';
@@ -30,32 +29,15 @@ export const unitsGroup: BenchGroup = {
   long: 'each install+removal cycle takes seconds (dpkg in the package root); run it with --reps 8 --warmup 1',
 };
 
-async function startUnitsGroup(): Promise<StartedGroup> {
-  const parent = mkdtempSync(join(tmpdir(), 'opdbus-units-bench-'));
-  chmodSync(parent, 0o755);
-  const dir = join(parent, 'sandbox');
-  let bus: MessageBus | undefined;
-  let client: ManagerClient | undefined;
-  const stop = async (): Promise<void> => {
-    client?.close();
-    bus?.disconnect();
-    await sandboxWipe(dir);
-    rmdirSync(parent);
-  };
-  try {
-    const env = await sandboxUp({ dir, coreCommand: [process.execPath, CLI, 'core'] });
-    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = env.DBUS_SYSTEM_BUS_ADDRESS;
-    bus = await connectSystemBus();
-    client = await ManagerClient.connect();
+function startUnitsGroup(): Promise<StartedGroup> {
+  return withBenchSandbox('opdbus-units-bench', async ({ env, bus, client }) => {
     const units = await writeUnits(env, bus, Math.max(...UNIT_COUNTS));
     const packages = await installedPackages(env, Math.max(...PACKAGE_COUNTS));
     const timings = { plugin: [] as number[], pkcon: [] as number[] };
     const cases = [
-      ...UNIT_COUNTS.map((n) =>
-        planCase(client as ManagerClient, `plan-units@${n}`, unitsDocument(units.slice(0, n))),
-      ),
+      ...UNIT_COUNTS.map((n) => planCase(client, `plan-units@${n}`, unitsDocument(units.slice(0, n)))),
       ...PACKAGE_COUNTS.map((n) =>
-        planCase(client as ManagerClient, `plan-packages@${n}`, packagesDocument(packages.slice(0, n))),
+        planCase(client, `plan-packages@${n}`, packagesDocument(packages.slice(0, n))),
       ),
       pluginCycle(client, timings.plugin),
       pkconCycle(env, timings.pkcon),
@@ -74,12 +56,8 @@ async function startUnitsGroup(): Promise<StartedGroup> {
         install_plugin_median_ms: median(timings.plugin),
         install_pkcon_median_ms: median(timings.pkcon),
       }),
-      stop,
     };
-  } catch (e) {
-    await stop().catch(() => undefined);
-    throw e;
-  }
+  });
 }
 
 /** Unit files with an [Install] section in the host's unit directory, then Reload (as a package would leave them). */
