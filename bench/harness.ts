@@ -76,6 +76,8 @@ export interface MachineInfo {
   filesystem?: string;
   /** The command that produced the record. */
   command?: string;
+  /** Wall time of the whole group: start (sandboxes, data), every round, stop. */
+  elapsedSeconds?: number;
 }
 
 /** Statistics of one case; durations in nanoseconds. */
@@ -141,12 +143,16 @@ export class BenchInterrupted extends Error {
 /** Starts a group, measures its cases interleaved, stops it, and returns the raw record. */
 export async function runGroup(group: BenchGroup, opts: RunOptions): Promise<GroupRecord> {
   const machine = machineInfo();
+  const t0 = process.hrtime.bigint();
   const started = await group.start();
+  let record: GroupRecord;
   try {
-    return await measure(group, started, opts, machine);
+    record = await measure(group, started, opts, machine);
   } finally {
     await started.stop();
   }
+  machine.elapsedSeconds = Math.round(Number(process.hrtime.bigint() - t0) / 1e7) / 100;
+  return record;
 }
 
 async function measure(

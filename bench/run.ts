@@ -48,6 +48,33 @@ const GROUPS: BenchGroup[] = [
   unitsGroup,
 ];
 
+/**
+ * Rounds each group runs when --reps / --warmup are not given: `npm run bench` is budgeted at 30 minutes
+ * on a 2-core machine, so a group whose round takes seconds (a 10,000-flow apply, a batch of 128 texts
+ * through the encoder) runs fewer rounds than one whose round takes a millisecond. Enough rounds for a
+ * median and a 95% bootstrap interval of each ratio; the record keeps the rounds it ran.
+ */
+const ROUNDS: Record<string, { reps: number; warmup: number }> = {
+  hostname: { reps: 200, warmup: 20 },
+  'native-pinning': { reps: 40, warmup: 5 },
+  'native-pagecache': { reps: 30, warmup: 3 },
+  'storage-zstd': { reps: 30, warmup: 3 },
+  'storage-vector-layout': { reps: 50, warmup: 5 },
+  'cache-index': { reps: 60, warmup: 5 },
+  defences: { reps: 200, warmup: 20 },
+  audit: { reps: 200, warmup: 20 },
+  lxc: { reps: 20, warmup: 3 },
+  wireguard: { reps: 30, warmup: 3 },
+  embed: { reps: 15, warmup: 2 },
+  openflow: { reps: 15, warmup: 2 },
+  'openflow-apply': { reps: 5, warmup: 1 },
+  search: { reps: 50, warmup: 5 },
+  generated: { reps: 60, warmup: 5 },
+  bundles: { reps: 60, warmup: 5 },
+  units: { reps: 8, warmup: 1 },
+};
+const DEFAULT_ROUNDS = { reps: 200, warmup: 20 };
+
 /** bench/results of the project (the nearest directory above with a package.json), whether this runs from bench/ or dist/bench/. */
 function resultsDir(): string {
   for (let dir = import.meta.dirname; dir !== dirname(dir); dir = dirname(dir)) {
@@ -56,10 +83,11 @@ function resultsDir(): string {
   throw new Error(`no package.json above ${import.meta.dirname}: cannot tell where bench/results is`);
 }
 
-const USAGE = `usage: node dist/bench/run.js [group...] [--reps N=200] [--warmup N=20] [--seed N] [--resamples N] [--long] [--json] [--list]
+const USAGE = `usage: node dist/bench/run.js [group...] [--reps N] [--warmup N] [--seed N] [--resamples N] [--long] [--json] [--list]
 
 Runs the named groups (all when none is named, the long ones only with --long), writes raw samples to bench/results/<group>.json
-and prints a table per group (with --json: the summaries as one JSON array instead).`;
+and prints a table per group (with --json: the summaries as one JSON array instead). --reps and --warmup
+override every group's own rounds (ROUNDS in bench/run.ts).`;
 
 /** The integer value of --name, or fallback when it is absent. */
 function integerOption(name: string, text: string | undefined, fallback: number, min: number): number {
@@ -98,9 +126,15 @@ async function main(): Promise<number> {
     console.error(`unknown group(s): ${unknown.join(', ')}; known: ${GROUPS.map((g) => g.name).join(', ')}`);
     return 1;
   }
+  const optionsFor = (group: BenchGroup): typeof options & { reps: number; warmup: number } => {
+    const rounds = ROUNDS[group.name] ?? DEFAULT_ROUNDS;
+    return {
+      ...options,
+      reps: integerOption('reps', values.reps, rounds.reps, 1),
+      warmup: integerOption('warmup', values.warmup, rounds.warmup, 0),
+    };
+  };
   const options = {
-    reps: integerOption('reps', values.reps, 200, 1),
-    warmup: integerOption('warmup', values.warmup, 20, 0),
     seed: integerOption('seed', values.seed, 20_240_601, 0),
     resamples: integerOption('resamples', values.resamples, 2_000, 100),
   };
@@ -127,12 +161,11 @@ async function main(): Promise<number> {
 
   const summaries: GroupResult[] = [];
   for (const group of selected) {
+    const o = optionsFor(group);
     if (!values.json) {
-      console.log(
-        `\n## ${group.name}: ${options.warmup} warm-up + ${options.reps} measured rounds, interleaved\n`,
-      );
+      console.log(`\n## ${group.name}: ${o.warmup} warm-up + ${o.reps} measured rounds, interleaved\n`);
     }
-    const record = await runGroup(group, { ...options, signal: interrupt.signal });
+    const record = await runGroup(group, { ...o, signal: interrupt.signal });
     const file = writeRecord(results, record);
     const summary = resultOf(record);
     summaries.push(summary);

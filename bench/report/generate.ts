@@ -69,12 +69,14 @@ export function generateReport(loaded: LoadedResults, o: { now: Date; groups: re
     '',
     '## Machines',
     '',
-    '| group | date | commit | CPU | cores | NUMA nodes | memory | kernel | filesystem | command |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| group | date | commit | CPU | cores | NUMA nodes | memory | kernel | filesystem | load (1 min, before → after) | took | command |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...[...loaded.records.values()].map((r) => {
       const m = r.machine;
-      return `| ${r.group} | ${m.date.slice(0, 16).replace('T', ' ')} | ${m.gitCommit?.slice(0, 12) ?? 'unknown'}${m.gitDirty === true ? ' (dirty)' : ''} | ${cell(m.cpuModel)} | ${m.cores} | ${m.numaNodes ?? 'not recorded'} | ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB | ${cell(m.kernel)} | ${m.filesystem ?? 'not recorded'} | ${cell(m.command ?? 'not recorded')} |`;
+      return `| ${r.group} | ${m.date.slice(0, 16).replace('T', ' ')} | ${m.gitCommit?.slice(0, 12) ?? 'unknown'}${m.gitDirty === true ? ' (dirty)' : ''} | ${cell(m.cpuModel)} | ${m.cores} | ${m.numaNodes ?? 'not recorded'} | ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB | ${cell(m.kernel)} | ${m.filesystem ?? 'not recorded'} | ${m.loadAverage.before[0] ?? '?'} → ${m.loadAverage.after[0] ?? '?'} | ${m.elapsedSeconds !== undefined ? `${(m.elapsedSeconds / 60).toFixed(1)} min` : 'not recorded'} | ${cell(m.command ?? 'not recorded')} |`;
     }),
+    '',
+    totalTime(loaded),
     '',
   ];
   if (loaded.problems.length > 0) {
@@ -124,5 +126,20 @@ function hundredX(answered: Answered[]): string {
     parts.join('; ') +
     '. Only a layer that is real contributes a factor, and the factors do not multiply: a cache hit that skips the model ' +
     "does not also gain from the page cache of the model it skipped. The honest claim is the cache layer's own ratio, above."
+  );
+}
+
+/** What the groups of the last runs took together: the budget of `npm run bench` is 30 minutes. */
+function totalTime(loaded: LoadedResults): string {
+  const records = [...loaded.records.values()];
+  const timed = records.filter((r) => r.machine.elapsedSeconds !== undefined);
+  const minutes = timed.reduce((sum, r) => sum + (r.machine.elapsedSeconds ?? 0), 0) / 60;
+  const untimed = records.filter((r) => r.machine.elapsedSeconds === undefined).map((r) => r.group);
+  return (
+    `The timed groups (${timed.length}) took ${minutes.toFixed(1)} min together (\`npm run bench\` is budgeted at 30 min on 2 cores; ` +
+    `the long groups run only with --long).` +
+    (untimed.length > 0
+      ? ` Not timed (recorded before the harness kept wall time): ${untimed.join(', ')}.`
+      : '')
   );
 }

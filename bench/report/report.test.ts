@@ -44,6 +44,7 @@ function pagecacheRecord(commit: string | null): Record<string, unknown> {
       numaNodes: 1,
       filesystem: 'ext4',
       command: 'node dist/bench/run.js native-pagecache',
+      elapsedSeconds: 90,
     },
     notes: [],
     cases: [
@@ -102,8 +103,9 @@ describe('bench report generator', () => {
     expect(md).toMatch(/NUMA → 1\.3x.*\| not measurable here \| this machine has 1 NUMA node/);
     // the machine table says where the numbers come from
     expect(md).toContain(
-      '| native-pagecache | 2026-12-03 12:00 | 000000000000 | Test CPU | 2 | 1 | 1.0 GiB | 6.1.0 | ext4 | node dist/bench/run.js native-pagecache |',
+      '| native-pagecache | 2026-12-03 12:00 | 000000000000 | Test CPU | 2 | 1 | 1.0 GiB | 6.1.0 | ext4 | 0 → 0 | 1.5 min | node dist/bench/run.js native-pagecache |',
     );
+    expect(md).toMatch(/The timed groups \(1\) took 1\.5 min together/);
   });
 
   it('writes plots that are well-formed SVG and carry the numbers in their description', () => {

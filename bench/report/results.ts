@@ -34,6 +34,7 @@ const Machine = z.object({
   numaNodes: z.number().int().positive().nullable().optional(),
   filesystem: z.string().optional(),
   command: z.string().optional(),
+  elapsedSeconds: z.number().nonnegative().optional(),
 });
 
 export const GroupRecordFile = z.object({
