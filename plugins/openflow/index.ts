@@ -498,7 +498,33 @@ const openflowPlugin: StatePlugin<OpenflowSection, OpenflowCheckpoint> = {
   },
 };
 
+/**
+ * The section's JSON Schema, its action unions marked with their discriminator: the core's Ajv then
+ * checks an action against the one branch its "type" names, not against all fifteen (a oneOf tries
+ * every branch and builds an error for each: 4x the time on 10,000 flows), and a wrong action gets
+ * the error of its own branch ("must have required property 'port'") rather than fifteen.
+ */
+export function sectionSchema(): Record<string, unknown> {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (node === null || typeof node !== 'object') return node;
+    const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, walk(v)]));
+    const branches = o['oneOf'];
+    const tags = Array.isArray(branches)
+      ? branches.map((b) => (b as { properties?: { type?: { const?: unknown } } }).properties?.type?.const)
+      : [];
+    if (tags.length === 0 || !tags.every((t) => typeof t === 'string')) return o;
+    return {
+      type: 'object',
+      discriminator: { propertyName: 'type' },
+      'x-error': `an action: "type" is one of ${tags.join(', ')}`,
+      ...o,
+    };
+  };
+  return walk(z.toJSONSchema(OpenflowSection, { io: 'input' })) as Record<string, unknown>;
+}
+
 export default definePlugin({
-  schema: z.toJSONSchema(OpenflowSection, { io: 'input' }) as Record<string, unknown>,
+  schema: sectionSchema(),
   plugin: openflowPlugin,
 });
