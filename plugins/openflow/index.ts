@@ -386,11 +386,14 @@ const openflowPlugin: StatePlugin<OpenflowSection, OpenflowCheckpoint> = {
   async query(ctx) {
     const cfg = configOf(ctx);
     const ovs = await withOvsdb(cfg.dbSocket, readOvs);
+    // every bridge's dump at once (one ovs-ofctl each): a plan waits for the slowest, not the sum
+    const list = [...ovs.bridges.values()];
+    const dumps = await Promise.all(
+      list.map((br) => dumpOwned(bridgeTarget(cfg.rundir, br.name), cfg.cookie, ctx.signal)),
+    );
     const bridges: NonNullable<OpenflowSection['bridges']> = [];
-    for (const br of ovs.bridges.values()) {
-      const flows = (await dumpOwned(bridgeTarget(cfg.rundir, br.name), cfg.cookie, ctx.signal)).map(
-        (f) => f.text,
-      );
+    for (const [i, br] of list.entries()) {
+      const flows = (dumps[i] ?? []).map((f) => f.text);
       bridges.push({
         name: br.name,
         flows,

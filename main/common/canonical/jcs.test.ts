@@ -1,7 +1,7 @@
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from './jcs.js';
+import { canonicalJson, contentHash, sha256Hex } from './jcs.js';
 
 // canonicalJson is written for speed (plans of 10,000 flows are hashed on every plan); the hashes on
 // disk (plans, audit payloads, snapshots) were taken with the `canonicalize` package, so its text
@@ -44,5 +44,17 @@ describe('canonicalJson', () => {
     for (const c of cases) {
       expect(outcome(() => canonicalJson(c))).toEqual(outcome(() => canonicalize(c)));
     }
+  });
+
+  it('the hash of {desired, current} composed from the canonical text of each is contentHash of the pair (the engine plans so)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), fc.jsonValue({ maxDepth: 4 }), (desired, current) => {
+        const composed = sha256Hex(
+          `{"current":${canonicalJson(current)},"desired":${canonicalJson(desired)}}`,
+        );
+        expect(composed).toBe(contentHash({ desired, current }));
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -68,5 +68,10 @@ function canonical(value: unknown, seen: Set<object>): string | undefined {
 
 /** SHA-256 (hex) of the canonical JSON of a value: the content address of plans, payloads and snapshots. */
 export function contentHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value), 'utf8').digest('hex');
+  return sha256Hex(canonicalJson(value));
+}
+
+/** SHA-256 (hex) of a text already canonical (a caller composing canonical texts it has written once). */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
