@@ -54,6 +54,31 @@ export class LxcReader {
     return this.exec('lxc-attach', '-P', this.path, '-n', id, '--', ...argv).trim();
   }
 
+  /** Whether a few pings from inside the container to target get an answer (`lxc-attach -- ping`). */
+  pings(id: string, target: string, count = 3): boolean {
+    const r = this.sb.cli([
+      'sandbox',
+      'exec',
+      '--dir',
+      this.sb.dir,
+      '--',
+      'lxc-attach',
+      '-P',
+      this.path,
+      '-n',
+      id,
+      '--',
+      'ping',
+      '-c',
+      String(count),
+      '-W',
+      '1',
+      '-q',
+      target,
+    ]);
+    return r.code === 0;
+  }
+
   initPid(id: string): number {
     return Number(this.exec('lxc-info', '-P', this.path, '-n', id, '-p', '-H').trim());
   }

@@ -1,4 +1,11 @@
-import { findNodeAtLocation, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import {
+  findNodeAtLocation,
+  getNodePath,
+  parseTree,
+  printParseErrorCode,
+  type Node,
+  type ParseError,
+} from 'jsonc-parser';
 import { z } from 'zod';
 import { OpError, type ErrorWhere } from '../../common/contract/index.js';
 
@@ -18,12 +25,21 @@ const TopLevel = z
 
 /** A parsed document that can say where any JSON pointer sits in its text. */
 export class ParsedDocument {
+  private parsedTree: Node | undefined;
   constructor(
     readonly doc: DesiredDocument,
     private readonly text: string,
-    private readonly tree: Node,
+    tree: Node | undefined,
     readonly file: string | undefined,
-  ) {}
+  ) {
+    this.parsedTree = tree;
+  }
+
+  /** The parse tree, built when a location is first asked for (strict JSON was read without one). */
+  private get tree(): Node {
+    this.parsedTree ??= parseTree(this.text, [], { allowTrailingComma: true, disallowComments: false });
+    return this.parsedTree as Node;
+  }
 
   /** Line and column (1-based) of the value at a JSON pointer, or of its nearest existing ancestor. */
   locate(pointer: string): { line: number; column: number } {
@@ -79,31 +95,44 @@ export function parseDesiredDocument(text: string, file?: string): ParsedDocumen
   if (tooDeep !== undefined) {
     throw errorAt(tooDeep, `nested deeper than ${MAX_NESTING} levels of objects and arrays`);
   }
-  const errors: ParseError[] = [];
-  const tree = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
-  const first = errors[0];
-  if (first !== undefined || tree === undefined) {
-    const what = first !== undefined ? describeParseError(first) : 'empty document';
-    throw errorAt(first?.offset ?? 0, `not valid JSON: ${what}`);
-  }
-  const value: unknown = nodeValue(tree, '', (problem) => {
-    if (problem.kind === 'duplicate') {
-      const here = (offset: number): string => {
-        const at = lineColumn(text, offset);
-        return `${file ?? 'line'}${file !== undefined ? ':' : ' '}${at.line}:${at.column}`;
-      };
-      return errorAt(
-        problem.again,
-        `duplicate key ${JSON.stringify(problem.key)}: first at ${here(problem.first)}, again at ${here(problem.again)}`,
-        problem.pointer,
-      );
+  const surrogates = /[\uD800-\uDFFF]|\\u[dD][89a-fA-F]/.test(text);
+  // strict JSON without a repeated key or a surrogate (what a program writes): the engine's own parse;
+  // anything else (comments, trailing commas, errors to name) goes through the parse tree below
+  const strict = surrogates ? undefined : strictJsonValue(text);
+  let value: unknown;
+  let tree: Node | undefined;
+  if (strict !== undefined) value = strict.value;
+  else {
+    const errors: ParseError[] = [];
+    tree = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
+    const first = errors[0];
+    if (first !== undefined || tree === undefined) {
+      const what = first !== undefined ? describeParseError(first) : 'empty document';
+      throw errorAt(first?.offset ?? 0, `not valid JSON: ${what}`);
     }
-    return errorAt(
-      problem.offset,
-      'a string holds a lone surrogate (an unpaired \\uD800-\\uDFFF escape): no UTF-8 text can hold it',
-      problem.pointer,
+    value = nodeValue(
+      tree,
+      (problem) => {
+        if (problem.kind === 'duplicate') {
+          const here = (offset: number): string => {
+            const at = lineColumn(text, offset);
+            return `${file ?? 'line'}${file !== undefined ? ':' : ' '}${at.line}:${at.column}`;
+          };
+          return errorAt(
+            problem.again,
+            `duplicate key ${JSON.stringify(problem.key)}: first at ${here(problem.first)}, again at ${here(problem.again)}`,
+            problem.pointer,
+          );
+        }
+        return errorAt(
+          problem.offset,
+          'a string holds a lone surrogate (an unpaired \\uD800-\\uDFFF escape): no UTF-8 text can hold it',
+          problem.pointer,
+        );
+      },
+      surrogates,
     );
-  });
+  }
   const top = TopLevel.safeParse(value);
   const parsedPlaceholder = new ParsedDocument({ version: 1, plugins: {} }, text, tree, file);
   if (!top.success) {
@@ -177,40 +206,106 @@ type Problem =
   | { kind: 'lone-surrogate'; offset: number; pointer: string };
 
 /**
+ * JSON.parse's value when text is strict JSON with no key given twice in one object; undefined
+ * otherwise (the parse tree then decides, and names the problem). JSON.parse keeps `__proto__` as
+ * an own data property, as nodeValue does. One pass over the text, no recursion.
+ */
+function strictJsonValue(text: string): { value: unknown } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  // the text is valid JSON: every string is closed, every `,` and bracket is outside strings
+  const stack: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i + 1;
+      let escaped = false;
+      for (i++; text.charCodeAt(i) !== 0x22; i++) {
+        if (text.charCodeAt(i) === 0x5c) {
+          escaped = true;
+          i++;
+        }
+      }
+      const keys = stack[stack.length - 1];
+      if (expectKey && keys !== undefined && keys !== null) {
+        const raw = text.slice(start, i);
+        const key = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+        if (keys.has(key)) return undefined;
+        keys.add(key);
+        expectKey = false;
+      }
+    } else if (c === 0x7b) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b) {
+      stack.push(null);
+      expectKey = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      expectKey = (stack[stack.length - 1] ?? null) !== null;
+    }
+  }
+  return { value };
+}
+
+/** The JSON pointer of a parse-tree node (built only for an error: the tree keeps parent links). */
+function pointerOf(node: Node): string {
+  return getNodePath(node)
+    .map((seg) => `/${escapePointer(String(seg))}`)
+    .join('');
+}
+
+/**
  * The value of a parse-tree node; unlike jsonc-parser's getNodeValue it keeps `__proto__` as plain data,
  * and it refuses what `refuse` is told (the tree is at most MAX_NESTING deep, so recursion is bounded).
+ * `surrogates` false: the text holds no surrogate at all (nor a \uD800-\uDFFF escape), so no string
+ * needs the test. Pointers are built only for a refusal (a 10,000-flow document has 200,000 nodes).
  */
-function nodeValue(node: Node, pointer: string, refuse: (p: Problem) => OpError): unknown {
+function nodeValue(node: Node, refuse: (p: Problem) => OpError, surrogates: boolean): unknown {
   switch (node.type) {
     case 'object': {
       const obj: Record<string, unknown> = {};
-      const seen = new Map<string, number>();
-      for (const prop of node.children ?? []) {
-        const [k, v] = prop.children ?? [];
+      const props = node.children ?? [];
+      for (let i = 0; i < props.length; i++) {
+        const [k, v] = props[i]?.children ?? [];
         if (k === undefined || v === undefined) continue;
         const key = String(k.value);
-        if (LONE_SURROGATE.test(key)) throw refuse({ kind: 'lone-surrogate', offset: k.offset, pointer });
-        const first = seen.get(key);
-        const at = `${pointer}/${escapePointer(key)}`;
-        if (first !== undefined) {
-          throw refuse({ kind: 'duplicate', key, first, again: k.offset, pointer: at });
+        if (surrogates && LONE_SURROGATE.test(key))
+          throw refuse({ kind: 'lone-surrogate', offset: k.offset, pointer: pointerOf(node) });
+        if (Object.hasOwn(obj, key)) {
+          const first = props.slice(0, i).find((q) => String(q.children?.[0]?.value) === key);
+          throw refuse({
+            kind: 'duplicate',
+            key,
+            first: first?.children?.[0]?.offset ?? k.offset,
+            again: k.offset,
+            pointer: pointerOf(v),
+          });
         }
-        seen.set(key, k.offset);
-        // defineProperty: a key named __proto__ stays data and never sets the object's prototype
-        Object.defineProperty(obj, key, {
-          value: nodeValue(v, at, refuse),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
+        const value = nodeValue(v, refuse, surrogates);
+        // defineProperty for __proto__: it stays data and never sets the object's prototype
+        if (key === '__proto__')
+          Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+        else obj[key] = value;
       }
       return obj;
     }
-    case 'array':
-      return (node.children ?? []).map((child, i) => nodeValue(child, `${pointer}/${i}`, refuse));
+    case 'array': {
+      const items = node.children ?? [];
+      const out = new Array<unknown>(items.length);
+      for (let i = 0; i < items.length; i++) out[i] = nodeValue(items[i] as Node, refuse, surrogates);
+      return out;
+    }
     case 'string':
-      if (LONE_SURROGATE.test(node.value as string)) {
-        throw refuse({ kind: 'lone-surrogate', offset: node.offset, pointer });
+      if (surrogates && LONE_SURROGATE.test(node.value as string)) {
+        throw refuse({ kind: 'lone-surrogate', offset: node.offset, pointer: pointerOf(node) });
       }
       return node.value as unknown;
     default:

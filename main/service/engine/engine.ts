@@ -18,7 +18,7 @@ import {
   type VerifyResponse,
 } from '../../common/contract/index.js';
 import type { AppendInput } from '../audit/entry.js';
-import { contentHash } from '../../common/canonical/jcs.js';
+import { canonicalJson, contentHash, sha256Hex } from '../../common/canonical/jcs.js';
 import type { MessageBus } from '../../common/dbus/calls.js';
 import type { DependencyState, SectionDiff } from '../../sdk/index.js';
 import { parseDesiredDocument, type ParsedDocument } from './document.js';
@@ -461,8 +461,12 @@ export class StateEngine {
       shown.push(this.redactDiff({ plugin: name, resources: d.resources }));
     }
     const hasAnyChange = shown.some(hasChanges);
-    const currentHash = contentHash(Object.fromEntries(current));
-    const hash = contentHash({ desired: Object.fromEntries(sections), current: Object.fromEntries(current) });
+    // the canonical text of {desired, current} is {"current":C,"desired":D}: C is written once for both hashes
+    const currentText = canonicalJson(Object.fromEntries(current));
+    const currentHash = sha256Hex(currentText);
+    const hash = sha256Hex(
+      `{"current":${currentText},"desired":${canonicalJson(Object.fromEntries(sections))}}`,
+    );
     const plan: Plan = {
       id: randomUUID(),
       hash,

@@ -4,12 +4,27 @@ import type { JsonSchema } from '../../sdk/index.js';
 /** What a secret value is shown as: the contract's marker, which clients recognise. */
 export const REDACTED = REDACTED_VALUE;
 
+/** Whether a schema marks any field below it `"x-secret": true` (memoised: schemas are loaded once). */
+const secretBelow = new WeakMap<object, boolean>();
+function holdsSecret(node: unknown): boolean {
+  if (node === null || typeof node !== 'object') return false;
+  const known = secretBelow.get(node);
+  if (known !== undefined) return known;
+  secretBelow.set(node, false); // a cycle, if any, holds no secret by that path
+  const found =
+    (node as JsonSchema)['x-secret'] === true ||
+    (Array.isArray(node) ? node.some(holdsSecret) : Object.values(node).some(holdsSecret));
+  secretBelow.set(node, found);
+  return found;
+}
+
 /**
  * A copy of a value with every field its JSON Schema marks `"x-secret": true` replaced by a marker,
- * so secrets never reach plans shown, audit payloads or summaries.
+ * so secrets never reach plans shown, audit payloads or summaries. Below a schema without any
+ * secret the value itself is returned (a 10,000-flow section is not copied on every plan).
  */
 export function redactSecrets(value: unknown, schema: JsonSchema | undefined): unknown {
-  if (schema === undefined) return value;
+  if (schema === undefined || !holdsSecret(schema)) return value;
   if (schema['x-secret'] === true) return value === undefined ? value : REDACTED;
   for (const key of ['anyOf', 'oneOf', 'allOf'] as const) {
     const branches = schema[key];
@@ -69,7 +84,7 @@ export function redactAt(
   segments: readonly string[],
   value: unknown,
 ): unknown {
-  if (value === undefined) return value;
+  if (value === undefined || schema === undefined || !holdsSecret(schema)) return value;
   if (isSecretPath(schema, segments)) return REDACTED;
   // place the value at its path, so the schema walk of redactSecrets reaches what lies below it
   let wrapped: unknown = value;

@@ -17,6 +17,9 @@ const ajv = new Ajv2020({
   strictRequired: false,
   allErrors: false,
   verbose: true,
+  // `discriminator` (OpenAPI's): a oneOf of objects told apart by one property is checked against
+  // the branch that property names, not against every branch (the openflow plugin's actions)
+  discriminator: true,
 });
 ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
 // A message for people where the keyword's own would be opaque (e.g. a pattern)
