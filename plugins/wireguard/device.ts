@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -143,10 +144,7 @@ export async function readDevices(
   tools: DeviceTools,
   secrets?: Map<string, DeviceSecrets>,
 ): Promise<Map<string, DeviceInterface>> {
-  const [links, sockets] = await Promise.all([
-    runTool(tools, 'ip', ['-d', '-j', 'address', 'show']).then(parseLinks),
-    socketNames(tools),
-  ]);
+  const [links, sockets] = await Promise.all([addressDump(tools).then(parseLinks), socketNames(tools)]);
   const out = new Map<string, DeviceInterface>();
   const read = await Promise.all(
     sockets.map(async (name) => {
@@ -178,6 +176,95 @@ export async function readDevices(
     dev.address = link.address;
   }
   return out;
+}
+
+/**
+ * `ip -d -j address show` of the namespace: asked of one long-lived `ip -batch` reader (a line in, a
+ * JSON line out, well under a millisecond) rather than a new process per read, which costs the core
+ * a fork of itself each time (10-20 ms on a loaded machine); a fresh `ip` when the reader fails.
+ */
+async function addressDump(tools: DeviceTools): Promise<string> {
+  try {
+    reader ??= new IpReader();
+    return await reader.addresses();
+  } catch {
+    return runTool(tools, 'ip', ['-d', '-j', 'address', 'show']);
+  }
+}
+
+let reader: IpReader | undefined;
+
+/** Stops the `ip -batch` reader (it also ends by itself when this process exits: its stdin closes). */
+export function closeIpReader(): void {
+  reader?.close();
+  reader = undefined;
+}
+
+/** One `ip -d -j -batch -` child: each `address show` line written gets one JSON line back, in order. */
+class IpReader {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  private pending: Buffer[] = [];
+  private dead = false;
+
+  constructor() {
+    // no -force: a command that fails ends the child (its waiters fail, the next read starts another)
+    this.child = spawn('ip', ['-d', '-j', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // it must not keep the process alive: it ends when its stdin closes
+    this.child.unref();
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) (s as unknown as Socket).unref();
+    this.child.stdout.on('data', (b: Buffer) => this.data(b));
+    this.child.stderr.on('data', () => undefined);
+    this.child.stdin.on('error', () => this.fail(new DeviceError('ip -batch: its stdin closed')));
+    this.child.on('error', (e) => this.fail(new DeviceError(`ip -batch: ${e.message}`)));
+    this.child.on('exit', (code) => this.fail(new DeviceError(`ip -batch exited (${code ?? 'signal'})`)));
+  }
+
+  addresses(): Promise<string> {
+    if (this.dead) return Promise.reject(new DeviceError('ip -batch has ended'));
+    return new Promise((resolveRead, rejectRead) => {
+      const timer = setTimeout(() => {
+        this.fail(new DeviceError('ip -batch: no answer in 5 s'));
+      }, 5_000);
+      this.waiting.push({
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolveRead(line);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          rejectRead(e);
+        },
+      });
+      this.child.stdin.write('address show\n');
+    });
+  }
+
+  close(): void {
+    this.fail(new DeviceError('ip -batch closed'));
+  }
+
+  private data(b: Buffer): void {
+    this.pending.push(b);
+    if (!b.includes(0x0a)) return;
+    let all = Buffer.concat(this.pending);
+    for (let nl = all.indexOf(0x0a); nl >= 0; nl = all.indexOf(0x0a)) {
+      const line = all.toString('utf8', 0, nl);
+      all = all.subarray(nl + 1);
+      this.waiting.shift()?.resolve(line);
+    }
+    this.pending = all.length > 0 ? [all] : [];
+  }
+
+  private fail(e: Error): void {
+    if (!this.dead) {
+      this.dead = true;
+      if (reader === this) reader = undefined;
+      this.child.stdin.destroy();
+      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
+    }
+    for (const w of this.waiting.splice(0)) w.reject(e);
+  }
 }
 
 /** The UAPI socket directory: the configured one, else the one `wg` and wireguard-go use. */
@@ -369,9 +456,30 @@ export async function deleteInterface(tools: DeviceTools, name: string): Promise
  * `set`, the same lines `wg` would write there. Else (the kernel module) one `wg syncconf` with the
  * config on stdin.
  */
-export async function syncConfig(tools: DeviceTools, name: string, config: DeviceConfig): Promise<void> {
-  if (hasSocket(tools, name)) return syncUapi(tools, name, config);
-  return syncWg(tools, name, config);
+export async function syncConfig(
+  tools: DeviceTools,
+  name: string,
+  config: DeviceConfig,
+  via: Transport = hasSocket(tools, name) ? 'uapi' : 'wg',
+): Promise<void> {
+  return via === 'uapi' ? syncUapi(tools, name, config) : syncWg(tools, name, config);
+}
+
+/** The last hop to a device: its UAPI socket, or `wg` (netlink for the kernel module; wg also speaks UAPI). */
+export type Transport = 'uapi' | 'wg';
+
+/**
+ * One interface's WireGuard settings (no addresses) through the given transport: what readDevices
+ * uses for it, or the other one, so that tests can hold the two side by side on one device.
+ */
+export async function readWireguard(
+  tools: DeviceTools,
+  name: string,
+  via: Transport,
+): Promise<DeviceInterface | undefined> {
+  if (via === 'wg') return parseDump(await runTool(tools, 'wg', ['show', 'all', 'dump'])).get(name);
+  if (!hasSocket(tools, name)) return undefined;
+  return fromUapi(await uapiGet(socketPath(tools, name), tools.signal), undefined, name);
 }
 
 /** A public key as WireGuard has it: 32 bytes in canonical base64 (what `wg` accepts), else an error naming it. */
