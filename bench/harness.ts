@@ -186,7 +186,9 @@ async function measure(
         try {
           await c.prepare?.();
         } catch (e) {
-          throw new Error(`case ${c.name} (prepare): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+          throw new Error(`case ${c.name} (prepare): ${e instanceof Error ? e.message : String(e)}`, {
+            cause: e,
+          });
         }
         const t0 = process.hrtime.bigint();
         try {

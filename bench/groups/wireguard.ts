@@ -217,7 +217,7 @@ async function startWireguardGroup(): Promise<StartedGroup> {
     return {
       cases,
       notes: [
-        'wg-syncconf@250 runs `nsenter --net` + the mount-namespace wrapper wg needs to find the development host\'s socket directory, then `wg syncconf` of the same 249 peers; apply@250 is the Apply call alone over D-Bus (re-query, checkpoint, the plugin\'s UAPI get + set, verify, journal, audit), its Plan + Approve made untimed just before it; plan-approve-apply@250 is all three as a client waits for them',
+        "wg-syncconf@250 runs `nsenter --net` + the mount-namespace wrapper wg needs to find the development host's socket directory, then `wg syncconf` of the same 249 peers; apply@250 is the Apply call alone over D-Bus (re-query, checkpoint, the plugin's UAPI get + set, verify, journal, audit), its Plan + Approve made untimed just before it; plan-approve-apply@250 is all three as a client waits for them",
       ],
       notesAfter,
       stop,

@@ -212,7 +212,8 @@ class IpReader {
     this.child = spawn('ip', ['-d', '-j', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
     // it must not keep the process alive: it ends when its stdin closes
     this.child.unref();
-    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) (s as unknown as Socket).unref();
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr])
+      (s as unknown as Socket).unref();
     this.child.stdout.on('data', (b: Buffer) => this.data(b));
     this.child.stderr.on('data', () => undefined);
     this.child.stdin.on('error', () => this.fail(new DeviceError('ip -batch: its stdin closed')));
@@ -297,7 +298,11 @@ function hasSocket(tools: DeviceTools, name: string): boolean {
 }
 
 /** A UAPI device as the plugin's state: keys base64, its own public key derived from its private key. */
-function fromUapi(dev: UapiDevice, secrets: Map<string, DeviceSecrets> | undefined, name: string): DeviceInterface {
+function fromUapi(
+  dev: UapiDevice,
+  secrets: Map<string, DeviceSecrets> | undefined,
+  name: string,
+): DeviceInterface {
   const kept: DeviceSecrets = { presharedKeys: new Map() };
   const out: DeviceInterface = {
     ...(dev.privateKey !== undefined ? { public_key: publicKeyOf(dev.privateKey) } : {}),

@@ -47,7 +47,10 @@ export function uapiExchange(
       } else resolveRun(reply);
     };
     const onAbort = (): void => finish(new UapiError(`${socket}: aborted`));
-    const timer = setTimeout(() => finish(new UapiError(`${socket}: no reply in ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new UapiError(`${socket}: no reply in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     if (signal?.aborted === true) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     conn.on('connect', () => {
@@ -105,7 +108,13 @@ function checkErrno(all: readonly Line[], what: string): void {
 }
 
 function errnoName(n: string): string {
-  const names: Record<string, string> = { '1': 'EPERM', '2': 'ENOENT', '5': 'EIO', '22': 'EINVAL', '98': 'EADDRINUSE' };
+  const names: Record<string, string> = {
+    '1': 'EPERM',
+    '2': 'ENOENT',
+    '5': 'EIO',
+    '22': 'EINVAL',
+    '98': 'EADDRINUSE',
+  };
   const name = names[n.replace(/^-/, '')];
   return name === undefined ? '' : ` (${name})`;
 }
@@ -173,7 +182,8 @@ export async function uapiGet(socket: string, signal?: AbortSignal): Promise<Uap
     for (const { key, value } of all) {
       if (key === 'public_key') {
         const k = hexKey(value);
-        if (k === undefined) throw new UapiError(`UAPI get on ${socket}: a peer's public_key is not 64 hex digits`);
+        if (k === undefined)
+          throw new UapiError(`UAPI get on ${socket}: a peer's public_key is not 64 hex digits`);
         peer = { publicKey: k, allowedIps: [], persistentKeepalive: 0, lastHandshakeSec: 0 };
         dev.peers.push(peer);
         continue;

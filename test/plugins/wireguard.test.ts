@@ -271,7 +271,12 @@ describe('wireguard mesh on three nodes (wireguard-go, each node its own develop
       ...(p.persistent_keepalive !== undefined ? { persistent_keepalive: p.persistent_keepalive } : {}),
     }));
     const listenPort = viaUapi?.listen_port ?? 0;
-    await syncConfig(tools, 'wg0', { privateKey, listenPort, peers: peers.filter((p) => p.public_key !== keys[2]) }, 'wg');
+    await syncConfig(
+      tools,
+      'wg0',
+      { privateKey, listenPort, peers: peers.filter((p) => p.public_key !== keys[2]) },
+      'wg',
+    );
     expect(a.peers()).not.toContain(keys[2]);
     await syncConfig(tools, 'wg0', { privateKey, listenPort, peers }, 'wg');
     privateKey.fill(0);
