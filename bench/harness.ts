@@ -15,6 +15,8 @@ export interface BenchCase {
   name: string;
   /** Runs once before the warm-up. */
   setup?: () => Promise<void>;
+  /** Runs before each repetition, untimed (e.g. the plan an apply-only case then applies). */
+  prepare?: () => Promise<void>;
   /** Performs exactly one operation; it may throw when the operation did not do what was meant (that aborts the run). */
   run: () => Promise<void>;
   /** Runs once after the last measured repetition, also when the run failed. */
@@ -181,6 +183,13 @@ async function measure(
       for (const index of order) {
         if (opts.signal?.aborted === true) throw new BenchInterrupted();
         const c = cases[index] as BenchCase;
+        try {
+          await c.prepare?.();
+        } catch (e) {
+          throw new Error(`case ${c.name} (prepare): ${e instanceof Error ? e.message : String(e)}`, {
+            cause: e,
+          });
+        }
         const t0 = process.hrtime.bigint();
         try {
           await c.run();

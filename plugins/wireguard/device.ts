@@ -1,13 +1,19 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { secretDigest } from './keys.js';
+import { decodeKey, publicKeyOf, secretDigest } from './keys.js';
+import { uapiGet, uapiSet, UapiError, type UapiDevice } from './uapi.js';
 
-// The device side: `wg` (wireguard-tools) for WireGuard's own settings and `ip` for addresses and
-// MTU, always with argument arrays. `wg` is the one code path for the kernel module (netlink) and
-// for userspace implementations (the UAPI socket <if>.sock in /var/run/wireguard, which it tries
-// first): the plugin never speaks either protocol itself. Keys go to `wg` on stdin, never as
-// arguments, and the private key `wg show dump` prints is dropped here, field by field.
+// The device side, one code path for the kernel module and for userspace implementations: the
+// plugin reads and writes WireGuard settings in one shape (DeviceInterface, DeviceConfig) and only
+// the last hop differs, as in `wg` itself. An interface with a UAPI socket (<if>.sock in the socket
+// directory: wireguard-go, boringtun) is spoken to over that socket (uapi.ts), the protocol `wg`
+// speaks there, without a process; any other WireGuard interface (the kernel module, netlink) goes
+// through `wg show all dump` and `wg syncconf`. `ip` sets addresses and MTU, and only when they
+// change. Argument arrays only; keys go to `wg` on stdin, never as arguments; the private key a
+// read returns is dropped where it is parsed unless a checkpoint keeps it in memory.
 
 /** Where the tools are and how the interfaces are made. */
 export interface DeviceTools {
@@ -128,18 +134,208 @@ export interface DeviceSecrets {
 }
 
 /**
- * Every WireGuard interface with its settings and peers: one `wg show all dump` (beside one
- * `ip -j address`). The private and preshared keys in the dump are dropped, or, with `secrets`,
- * handed to it as Buffers.
+ * Every WireGuard interface with its settings and peers, as one read: one `ip -d -j address` (the
+ * links, their addresses and MTU, and which are the kernel module's), one UAPI `get` per socket in
+ * the socket directory (userspace implementations), and one `wg show all dump` only when there are
+ * kernel interfaces. The private and preshared keys are dropped, or, with `secrets`, handed to it
+ * as Buffers.
  */
 export async function readDevices(
   tools: DeviceTools,
   secrets?: Map<string, DeviceSecrets>,
 ): Promise<Map<string, DeviceInterface>> {
-  const [dump, addresses] = await Promise.all([
-    runTool(tools, 'wg', ['show', 'all', 'dump']),
-    runTool(tools, 'ip', ['-j', 'address', 'show']),
-  ]);
+  const [links, sockets] = await Promise.all([addressDump(tools).then(parseLinks), socketNames(tools)]);
+  const out = new Map<string, DeviceInterface>();
+  const read = await Promise.all(
+    sockets.map(async (name) => {
+      try {
+        return { name, dev: await uapiGet(socketPath(tools, name), tools.signal) };
+      } catch (e) {
+        // a socket nobody serves (an implementation that exited) is no interface, as for wg
+        if (e instanceof UapiError && e.unreachable) return undefined;
+        throw new DeviceError(`${name}: ${(e as Error).message}`);
+      }
+    }),
+  );
+  for (const r of read) {
+    if (r === undefined) continue;
+    out.set(r.name, fromUapi(r.dev, secrets, r.name));
+  }
+  const kernel = [...links].filter(([name, l]) => l.kind === 'wireguard' && !out.has(name));
+  if (kernel.length > 0) {
+    const dump = parseDump(await runTool(tools, 'wg', ['show', 'all', 'dump']), secrets);
+    for (const [name] of kernel) {
+      const dev = dump.get(name);
+      if (dev !== undefined) out.set(name, dev);
+    }
+  }
+  for (const [name, link] of links) {
+    const dev = out.get(name);
+    if (dev === undefined) continue;
+    if (link.mtu !== undefined) dev.mtu = link.mtu;
+    dev.address = link.address;
+  }
+  return out;
+}
+
+/**
+ * `ip -d -j address show` of the namespace: asked of one long-lived `ip -batch` reader (a line in, a
+ * JSON line out, well under a millisecond) rather than a new process per read, which costs the core
+ * a fork of itself each time (10-20 ms on a loaded machine); a fresh `ip` when the reader fails.
+ */
+async function addressDump(tools: DeviceTools): Promise<string> {
+  try {
+    reader ??= new IpReader();
+    return await reader.addresses();
+  } catch {
+    return runTool(tools, 'ip', ['-d', '-j', 'address', 'show']);
+  }
+}
+
+let reader: IpReader | undefined;
+
+/** Stops the `ip -batch` reader (it also ends by itself when this process exits: its stdin closes). */
+export function closeIpReader(): void {
+  reader?.close();
+  reader = undefined;
+}
+
+/** One `ip -d -j -batch -` child: each `address show` line written gets one JSON line back, in order. */
+class IpReader {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  private pending: Buffer[] = [];
+  private dead = false;
+
+  constructor() {
+    // no -force: a command that fails ends the child (its waiters fail, the next read starts another)
+    this.child = spawn('ip', ['-d', '-j', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // it must not keep the process alive: it ends when its stdin closes
+    this.child.unref();
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr])
+      (s as unknown as Socket).unref();
+    this.child.stdout.on('data', (b: Buffer) => this.data(b));
+    this.child.stderr.on('data', () => undefined);
+    this.child.stdin.on('error', () => this.fail(new DeviceError('ip -batch: its stdin closed')));
+    this.child.on('error', (e) => this.fail(new DeviceError(`ip -batch: ${e.message}`)));
+    this.child.on('exit', (code) => this.fail(new DeviceError(`ip -batch exited (${code ?? 'signal'})`)));
+  }
+
+  addresses(): Promise<string> {
+    if (this.dead) return Promise.reject(new DeviceError('ip -batch has ended'));
+    return new Promise((resolveRead, rejectRead) => {
+      const timer = setTimeout(() => {
+        this.fail(new DeviceError('ip -batch: no answer in 5 s'));
+      }, 5_000);
+      this.waiting.push({
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolveRead(line);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          rejectRead(e);
+        },
+      });
+      this.child.stdin.write('address show\n');
+    });
+  }
+
+  close(): void {
+    this.fail(new DeviceError('ip -batch closed'));
+  }
+
+  private data(b: Buffer): void {
+    this.pending.push(b);
+    if (!b.includes(0x0a)) return;
+    let all = Buffer.concat(this.pending);
+    for (let nl = all.indexOf(0x0a); nl >= 0; nl = all.indexOf(0x0a)) {
+      const line = all.toString('utf8', 0, nl);
+      all = all.subarray(nl + 1);
+      this.waiting.shift()?.resolve(line);
+    }
+    this.pending = all.length > 0 ? [all] : [];
+  }
+
+  private fail(e: Error): void {
+    if (!this.dead) {
+      this.dead = true;
+      if (reader === this) reader = undefined;
+      this.child.stdin.destroy();
+      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
+    }
+    for (const w of this.waiting.splice(0)) w.reject(e);
+  }
+}
+
+/** The UAPI socket directory: the configured one, else the one `wg` and wireguard-go use. */
+export function socketPath(tools: DeviceTools, name: string): string {
+  return join(tools.uapiDir ?? SOCKET_DIR, `${name}.sock`);
+}
+
+/** The interfaces that have a socket in the socket directory (as `wg show interfaces` finds them). */
+async function socketNames(tools: DeviceTools): Promise<string[]> {
+  try {
+    const entries = await readdir(tools.uapiDir ?? SOCKET_DIR, { withFileTypes: true });
+    return entries
+      .filter((e) => e.isSocket() && e.name.endsWith('.sock'))
+      .map((e) => e.name.slice(0, -'.sock'.length))
+      .filter((n) => /^[A-Za-z0-9_=+.-]{1,15}$/.test(n))
+      .sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** Whether an interface is served through a UAPI socket (else it is the kernel module's, through `wg`). */
+function hasSocket(tools: DeviceTools, name: string): boolean {
+  try {
+    return lstatSync(socketPath(tools, name)).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** A UAPI device as the plugin's state: keys base64, its own public key derived from its private key. */
+function fromUapi(
+  dev: UapiDevice,
+  secrets: Map<string, DeviceSecrets> | undefined,
+  name: string,
+): DeviceInterface {
+  const kept: DeviceSecrets = { presharedKeys: new Map() };
+  const out: DeviceInterface = {
+    ...(dev.privateKey !== undefined ? { public_key: publicKeyOf(dev.privateKey) } : {}),
+    listen_port: dev.listenPort,
+    address: [],
+    peers: dev.peers
+      .map((p): DevicePeer => {
+        const key = p.publicKey.toString('base64');
+        const peer: DevicePeer = {
+          public_key: key,
+          ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
+          allowed_ips: [...p.allowedIps].sort(),
+          ...(p.persistentKeepalive > 0 ? { persistent_keepalive: p.persistentKeepalive } : {}),
+          ...(p.presharedKey !== undefined ? { preshared_key: secretDigest(p.presharedKey) } : {}),
+        };
+        if (p.presharedKey !== undefined) {
+          if (secrets !== undefined) kept.presharedKeys.set(key, p.presharedKey);
+          else p.presharedKey.fill(0);
+        }
+        return peer;
+      })
+      .sort((a, b) => (a.public_key < b.public_key ? -1 : 1)),
+  };
+  if (dev.privateKey !== undefined) {
+    if (secrets !== undefined) kept.privateKey = dev.privateKey;
+    else dev.privateKey.fill(0);
+  }
+  secrets?.set(name, kept);
+  return out;
+}
+
+/** `wg show all dump` (the kernel module's interfaces), private keys dropped or handed to `secrets`. */
+function parseDump(dump: string, secrets?: Map<string, DeviceSecrets>): Map<string, DeviceInterface> {
   const out = new Map<string, DeviceInterface>();
   for (const line of dump.split('\n')) {
     const f = line.split('\t');
@@ -177,15 +373,21 @@ export async function readDevices(
       if (pskBytes !== undefined) secrets?.get(name)?.presharedKeys.set(key, pskBytes);
     }
   }
-  // wireguard-go lists peers in Go map order, different on every call: a stable state sorts them
   for (const dev of out.values()) dev.peers.sort((a, b) => (a.public_key < b.public_key ? -1 : 1));
-  for (const [name, link] of parseLinks(addresses)) {
-    const dev = out.get(name);
-    if (dev === undefined) continue;
-    if (link.mtu !== undefined) dev.mtu = link.mtu;
-    dev.address = link.address;
-  }
   return out;
+}
+
+/**
+ * Whether an interface is up, from sysfs (the flags of the network namespace the process runs in),
+ * without a process; undefined when sysfs does not say (then the caller sets it up regardless).
+ */
+export function isUp(name: string): boolean | undefined {
+  try {
+    const flags = Number.parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8').trim(), 16);
+    return Number.isNaN(flags) ? undefined : (flags & 1) === 1;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One interface's addresses, MTU and whether it is up, as `ip` has them (undefined: no such interface). */
@@ -201,6 +403,8 @@ export interface LinkState {
   address: string[];
   mtu?: number;
   up: boolean;
+  /** The link's kind with `ip -d` ("wireguard" for the kernel module's, "tun" for wireguard-go's). */
+  kind?: string;
 }
 
 interface IpLink {
@@ -208,6 +412,7 @@ interface IpLink {
   mtu?: number;
   flags?: string[];
   addr_info?: { local: string; prefixlen: number; scope?: string }[];
+  linkinfo?: { info_kind?: string };
 }
 
 function parseLinks(json: string): Map<string, LinkState> {
@@ -220,6 +425,7 @@ function parseLinks(json: string): Map<string, LinkState> {
         .sort(),
       ...(typeof link.mtu === 'number' ? { mtu: link.mtu } : {}),
       up: (link.flags ?? []).includes('UP'),
+      ...(typeof link.linkinfo?.info_kind === 'string' ? { kind: link.linkinfo.info_kind } : {}),
     });
   }
   return out;
@@ -248,8 +454,83 @@ export async function deleteInterface(tools: DeviceTools, name: string): Promise
   await runTool(tools, 'ip', ['link', 'delete', 'dev', name]);
 }
 
-/** Makes the device's WireGuard settings exactly config: one `wg syncconf` with the config on stdin. */
-export async function syncConfig(tools: DeviceTools, name: string, config: DeviceConfig): Promise<void> {
+/**
+ * Makes the device's WireGuard settings exactly config, as `wg syncconf` does (peers not in config
+ * removed, every peer in it set with its allowed IPs replaced, sessions of kept peers untouched).
+ * Through the interface's UAPI socket when it has one: a `get` for the peers to remove and one
+ * `set`, the same lines `wg` would write there. Else (the kernel module) one `wg syncconf` with the
+ * config on stdin.
+ */
+export async function syncConfig(
+  tools: DeviceTools,
+  name: string,
+  config: DeviceConfig,
+  via: Transport = hasSocket(tools, name) ? 'uapi' : 'wg',
+): Promise<void> {
+  return via === 'uapi' ? syncUapi(tools, name, config) : syncWg(tools, name, config);
+}
+
+/** The last hop to a device: its UAPI socket, or `wg` (netlink for the kernel module; wg also speaks UAPI). */
+export type Transport = 'uapi' | 'wg';
+
+/**
+ * One interface's WireGuard settings (no addresses) through the given transport: what readDevices
+ * uses for it, or the other one, so that tests can hold the two side by side on one device.
+ */
+export async function readWireguard(
+  tools: DeviceTools,
+  name: string,
+  via: Transport,
+): Promise<DeviceInterface | undefined> {
+  if (via === 'wg') return parseDump(await runTool(tools, 'wg', ['show', 'all', 'dump'])).get(name);
+  if (!hasSocket(tools, name)) return undefined;
+  return fromUapi(await uapiGet(socketPath(tools, name), tools.signal), undefined, name);
+}
+
+/** A public key as WireGuard has it: 32 bytes in canonical base64 (what `wg` accepts), else an error naming it. */
+function publicKeyBytes(name: string, key: string): Buffer {
+  const raw = decodeKey(key);
+  if (raw === undefined || raw.length !== 32) {
+    throw new DeviceError(`${name}: ${key} is not a valid WireGuard public key (32 bytes, canonical base64)`);
+  }
+  return raw;
+}
+
+async function syncUapi(tools: DeviceTools, name: string, config: DeviceConfig): Promise<void> {
+  const socket = socketPath(tools, name);
+  // every key is checked before anything is sent: a bad one changes nothing
+  const peers = config.peers.map((p) => ({
+    publicKey: publicKeyBytes(name, p.public_key),
+    ...(p.presharedKey !== 'keep' ? { presharedKey: p.presharedKey ?? ZERO_KEY } : {}),
+    ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
+    allowedIps: p.allowed_ips,
+    persistentKeepalive: p.persistent_keepalive ?? 0,
+  }));
+  try {
+    const now = await uapiGet(socket, tools.signal);
+    now.privateKey?.fill(0);
+    const wanted = new Set(config.peers.map((p) => p.public_key));
+    const remove: Buffer[] = [];
+    for (const p of now.peers) {
+      p.presharedKey?.fill(0);
+      if (!wanted.has(p.publicKey.toString('base64'))) remove.push(p.publicKey);
+    }
+    await uapiSet(
+      socket,
+      {
+        ...(config.privateKey !== undefined ? { privateKey: config.privateKey } : {}),
+        ...(config.listenPort !== undefined ? { listenPort: config.listenPort } : {}),
+        remove,
+        peers,
+      },
+      tools.signal,
+    );
+  } catch (e) {
+    throw e instanceof DeviceError ? e : new DeviceError(`${name}: ${(e as Error).message}`);
+  }
+}
+
+async function syncWg(tools: DeviceTools, name: string, config: DeviceConfig): Promise<void> {
   const secrets: Buffer[] = [];
   const lines = ['[Interface]'];
   if (config.privateKey !== undefined) {

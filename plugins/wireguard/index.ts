@@ -16,6 +16,7 @@ import {
 import {
   createInterface,
   deleteInterface,
+  isUp,
   readDevices,
   readLink,
   syncLink,
@@ -206,6 +207,42 @@ function deviceConfig(w: WantedInterface, keyDirs: readonly string[], privateKey
   };
 }
 
+/**
+ * The interface's addresses, MTU and up flag as the apply starts, without asking `ip`: the engine
+ * checked just before the apply that the host is as the plan saw it, so the diff's `before` values
+ * are the device's (a change absent from the diff: the device already has what w asks); whether it
+ * is up comes from sysfs, or from `ip` when sysfs cannot say.
+ */
+async function linkBefore(
+  tools: DeviceTools,
+  w: WantedInterface,
+  diff: SectionDiff,
+): Promise<{ created: boolean; address: string[]; mtu?: number; up?: boolean }> {
+  const r = diff.resources.find((x) => x.id === w.name);
+  if (r?.action === 'create') return { created: true, address: [], up: false };
+  const own = w.self !== undefined ? w.keyAt.replace(/\/public_key$/, '') : w.at;
+  const address = r?.changes.find((c) => c.path === `${own}/address`);
+  const mtu = r?.changes.find((c) => c.path === `${w.at}/mtu`);
+  const up = isUp(w.name);
+  if (up === undefined) {
+    const link = await readLink(tools, w.name);
+    if (link === undefined) return { created: true, address: [], up: false };
+    return { created: false, ...link };
+  }
+  return {
+    created: false,
+    address: address !== undefined ? ((address.before as string[] | undefined) ?? []) : (w.address ?? []),
+    ...(mtu !== undefined
+      ? typeof mtu.before === 'number'
+        ? { mtu: mtu.before }
+        : {}
+      : w.mtu !== undefined
+        ? { mtu: w.mtu }
+        : {}),
+    up,
+  };
+}
+
 function wipe(config: DeviceConfig): void {
   config.privateKey?.fill(0);
   for (const p of config.peers) if (p.presharedKey instanceof Buffer) p.presharedKey.fill(0);
@@ -291,11 +328,10 @@ const wireguardPlugin: StatePlugin<WireguardSection | WireguardState, WireguardC
       }
       const config = deviceConfig(w, keyDirs, privateKey);
       try {
-        let have = await readLink(tools, w.name);
-        if (have === undefined) {
+        const have = await linkBefore(tools, w, diff);
+        if (have.created) {
           const how = await createInterface(tools, w.name);
           ctx.progress(`${w.name} created (${how})`);
-          have = { address: [], up: false };
         }
         await syncConfig(tools, w.name, config);
         await syncLink(tools, w.name, have, {

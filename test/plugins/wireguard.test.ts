@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { decompress } from 'zstd-napi';
 import { sandboxExecCommand, sandboxUp, sandboxWipe, type SandboxEnv } from '../../main/devhost/host.js';
 import { CLI, CORE_COMMAND, type CliResult } from '../support/sandbox.js';
+import { readWireguard, syncConfig } from '../../plugins/wireguard/device.js';
 
 // The wireguard plugin on three nodes, each a development host of its own (its bus, polkitd, core,
 // and network namespace), joined by an underlay: a bridge in node a's namespace with a veth to each
@@ -250,6 +251,39 @@ describe('wireguard mesh on three nodes (wireguard-go, each node its own develop
       const plan = n.cli(['plan', join(docs, 'mesh.json')]);
       expect(plan.code, plan.stdout + plan.stderr).toBe(0);
     }
+  });
+
+  it("one code path: the plugin's UAPI read and wg's dump agree; the kernel path (wg syncconf) writes what a re-plan finds in sync", async () => {
+    const a = nodes[0] as Node;
+    const tools = { uapiDir: a.env['OP_DBUS_WG_RUNDIR'] ?? '', implementation: 'wireguard-go' as const };
+    const viaUapi = await readWireguard(tools, 'wg0', 'uapi');
+    const viaWg = await readWireguard(tools, 'wg0', 'wg');
+    expect(viaUapi).toBeDefined();
+    expect(viaUapi).toEqual(viaWg);
+    expect(viaUapi?.public_key).toBe(keys[0]);
+    expect(viaUapi?.peers.map((p) => p.public_key)).toEqual([...a.peers()].sort());
+    // what the kernel module's interfaces get: wg syncconf of the plugin's config text, here over UAPI by wg
+    const privateKey = Buffer.from(readFileSync(join(a.keyDir, 'wg0.key'), 'utf8').trim(), 'base64');
+    const peers = (viaUapi?.peers ?? []).map((p) => ({
+      public_key: p.public_key,
+      ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
+      allowed_ips: p.allowed_ips,
+      ...(p.persistent_keepalive !== undefined ? { persistent_keepalive: p.persistent_keepalive } : {}),
+    }));
+    const listenPort = viaUapi?.listen_port ?? 0;
+    await syncConfig(
+      tools,
+      'wg0',
+      { privateKey, listenPort, peers: peers.filter((p) => p.public_key !== keys[2]) },
+      'wg',
+    );
+    expect(a.peers()).not.toContain(keys[2]);
+    await syncConfig(tools, 'wg0', { privateKey, listenPort, peers }, 'wg');
+    privateKey.fill(0);
+    expect(a.peers().sort()).toEqual(viaUapi?.peers.map((p) => p.public_key));
+    expect(await readWireguard(tools, 'wg0', 'uapi')).toEqual(viaUapi);
+    const plan = a.cli(['plan', join(docs, 'mesh.json')]);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
   });
 
   it('a peer removed by hand (wg set ... remove): drift reports it, converge puts it back', () => {
