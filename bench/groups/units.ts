@@ -26,7 +26,6 @@ export const unitsGroup: BenchGroup = {
     'same cycle with pkcon (install-only medians in the notes).',
   baseline: 'pkcon-install-remove',
   start: startUnitsGroup,
-  long: 'each install+removal cycle takes seconds (dpkg in the package root); run it with --reps 8 --warmup 1',
 };
 
 function startUnitsGroup(): Promise<StartedGroup> {

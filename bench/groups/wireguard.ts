@@ -88,7 +88,6 @@ export const wireguardGroup: BenchGroup = {
     'apply replacing its 249 peers (the Apply call alone, and Plan + Approve + Apply) against `wg syncconf` ' +
     'of the same configuration, plan at 10/100/1,000 nodes.',
   baseline: 'wg-syncconf@250',
-  long: 'each round applies 249 peers three times on wireguard-go (about 1 s a round): minutes at the default 200 rounds',
   start: startWireguardGroup,
 };
 
