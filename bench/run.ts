@@ -12,7 +12,7 @@ import { lxcGroup } from './groups/lxc.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
 import { openflowApplyGroup, openflowGroup } from './groups/openflow.js';
-import { searchGroup, searchLongGroup } from './groups/search.js';
+import { searchBackfillGroup, searchGroup, searchLongGroup } from './groups/search.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
 import { storageZstdGroup } from './groups/storage-zstd.js';
 import { wireguardGroup } from './groups/wireguard.js';
@@ -44,6 +44,7 @@ const GROUPS: BenchGroup[] = [
   openflowApplyGroup,
   searchGroup,
   searchLongGroup,
+  searchBackfillGroup,
   generatedGroup,
   bundlesGroup,
   unitsGroup,

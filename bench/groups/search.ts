@@ -1,9 +1,19 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchCase, BenchGroup, StartedGroup } from '../harness.js';
 import { seededRandom } from '../statistics.js';
 import { openUseLite } from '../../main/service/embed/use-lite.js';
+import { cachedEmbedder, EmbeddingCache } from '../../main/service/embed/cache.js';
+import type { Embedder } from '../../main/service/embed/embedder.js';
+import { EmbedderProcess } from '../../main/service/embed/embedder-process.js';
+import type { ModelSpec } from '../../main/service/embed/embedder-protocol.js';
+import { readOnnxBertFolder } from '../../main/service/embed/onnx-bert.js';
+import { tinyBert } from '../../main/service/embed/tiny-bert.js';
+import { AuditLog } from '../../main/service/audit/log.js';
+import { AuditSearch } from '../../main/service/audit/search/audit-search.js';
+import { SearchIndex } from '../../main/service/audit/search/search-index.js';
 import { HNSW_EF_CONSTRUCTION, HNSW_M, VectorSet } from '../../main/service/audit/search/vector-set.js';
 
 /** Summaries embedded for real with USE-lite; every larger set is derived from their vectors. */
@@ -141,7 +151,8 @@ function searchBench(name: string, sizes: number[], long?: string): BenchGroup {
         const cases: BenchCase[] = [];
         for (const size of sizes) {
           const before = rssMb();
-          const set = new VectorSet(512, size, Number.MAX_SAFE_INTEGER);
+          // annMin 0: topK answers through HNSW at every size (exact only when asked), as past ANN_MIN in the core
+          const set = new VectorSet(512, size, 0);
           for (let i = 0; i < size; i++) set.add(i, vectorAt(i));
           const slabPerVector = set.bytes / size;
           t0 = performance.now();
@@ -256,3 +267,155 @@ export const searchLongGroup: BenchGroup = searchBench(
   [10_000, 100_000, 1_000_000],
   'builds HNSW indexes over 10k + 100k + 1M 512-d vectors: 20-90 min on 2 shared cores',
 );
+
+/** Texts of the backfill whose event-loop lag is measured. */
+const BACKFILL = Number(process.env['OP_DBUS_BENCH_BACKFILL_TEXTS'] ?? 10_000);
+/** Texts of the same backfill with USE-lite in this process (the path before the embedder process). */
+const BACKFILL_IN_PROCESS = Number(process.env['OP_DBUS_BENCH_BACKFILL_IN_PROCESS'] ?? 300);
+
+interface LagSummary {
+  p50: number;
+  p99: number;
+  max: number;
+  seconds: number;
+  texts: number;
+}
+
+/**
+ * The core's side of a backfill, as the core runs it: a real audit log of `count` generated summaries, the
+ * search index beside it, AuditSearch embedding the queue through `embedder`. The event loop's delay is
+ * sampled every 10 ms (perf_hooks.monitorEventLoopDelay) for the whole backfill.
+ */
+async function backfillLag(
+  dir: string,
+  count: number,
+  embedder: Embedder,
+  seed: number,
+): Promise<LagSummary> {
+  const log = AuditLog.open(join(dir, `audit-${seed}.sqlite`), { writerThread: false });
+  const index = SearchIndex.open(join(dir, `search-${seed}.sqlite`));
+  const search = new AuditSearch(index, log);
+  try {
+    const texts = summaries(count, seed);
+    for (let i = 0; i < texts.length; i += 1000)
+      log.appendMany(
+        texts.slice(i, i + 1000).map((summary) => ({
+          kind: 'plan' as const,
+          actor: { uid: 0, subject: 'core' },
+          plugin: null,
+          summary,
+        })),
+      );
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    const t0 = performance.now();
+    h.enable();
+    search.useEmbedder(embedder);
+    await search.waitIdle();
+    h.disable();
+    const seconds = (performance.now() - t0) / 1000;
+    const status = index.status();
+    if (status.vectors !== count) throw new Error(`backfill embedded ${status.vectors} of ${count}`);
+    // the histogram is in ns and includes the 10 ms resolution: the lag is what lies beyond it
+    const ms = (ns: number): number => Math.max(0, ns / 1e6 - 10);
+    return { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max), seconds, texts: count };
+  } finally {
+    await search.stop();
+    log.close();
+  }
+}
+
+function lagText(name: string, l: LagSummary): string {
+  return (
+    `${name}: ${l.texts} texts in ${l.seconds.toFixed(1)} s (${((1000 * l.seconds) / l.texts).toFixed(1)} ms a text); ` +
+    `event-loop lag p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, max ${l.max.toFixed(1)} ms`
+  );
+}
+
+/**
+ * The core's event loop during a backfill of 10,000 audit entries through the embedder process (USE-lite
+ * and the tiny ONNX BERT, the one that makes the most batches per second), against USE-lite in the
+ * core's own process on a shorter backfill (the path before). Measured cases: a D-Bus-sized unit of the
+ * core's work (a setImmediate round trip) while a backfill runs, and idle.
+ */
+export const searchBackfillGroup: BenchGroup = {
+  name: 'search-backfill',
+  long: `embeds ${BACKFILL} texts with USE-lite (minutes on 2 shared cores)`,
+  description:
+    `the core's event-loop lag (perf_hooks.monitorEventLoopDelay, 10 ms resolution, lag beyond it) while AuditSearch ` +
+    `backfills ${BACKFILL} generated admin summaries from a real audit log through the embedder process (EmbedderProcess ` +
+    `+ the embedding cache, as the core wires it; USE-lite, then a 16-d tiny BERT ONNX graph), and, for comparison, ` +
+    `${BACKFILL_IN_PROCESS} with USE-lite in this process. Cases: a setImmediate round trip while a tiny-BERT backfill runs ` +
+    'in the background, and idle.',
+  baseline: 'tick-idle',
+  start: async (): Promise<StartedGroup> => {
+    const dir = mkdtempSync(join(tmpdir(), 'opdbus-search-backfill-'));
+    const notes: string[] = [];
+    const facts: Record<string, number> = {};
+    const closers: (() => Promise<void>)[] = [];
+    try {
+      const viaProcess = async (spec: ModelSpec, name: string): Promise<Embedder> => {
+        const proc = await EmbedderProcess.start(spec);
+        closers.push(() => proc.close());
+        const cache = new EmbeddingCache(proc.model, { dir: join(dir, `cache-${name}`) });
+        closers.push(async () => cache.close());
+        return cachedEmbedder(proc, cache);
+      };
+      const record = (name: string, l: LagSummary): void => {
+        notes.push(lagText(name, l));
+        say(notes[notes.length - 1] ?? '');
+        facts[`lag-p50-ms@${name}`] = Math.round(l.p50 * 100) / 100;
+        facts[`lag-p99-ms@${name}`] = Math.round(l.p99 * 100) / 100;
+        facts[`lag-max-ms@${name}`] = Math.round(l.max * 100) / 100;
+        facts[`ms-per-text@${name}`] = Math.round((100_000 * l.seconds) / l.texts) / 100;
+      };
+      const use = await viaProcess({ kind: 'use-lite' }, 'use-lite');
+      record(`process-use-lite-${BACKFILL}`, await backfillLag(dir, BACKFILL, use, 101));
+      const tinyDir = join(dir, 'tiny');
+      mkdirSync(tinyDir);
+      const tiny = tinyBert();
+      writeFileSync(join(tinyDir, 'model.onnx'), tiny.onnx);
+      writeFileSync(join(tinyDir, 'tokenizer.json'), tiny.tokenizerJson);
+      const tinySpec: ModelSpec = { kind: 'onnx-bert', bytes: readOnnxBertFolder(tinyDir) };
+      record(
+        `process-tiny-bert-${BACKFILL}`,
+        await backfillLag(dir, BACKFILL, await viaProcess(tinySpec, 'tiny'), 102),
+      );
+      const inProcess = await openUseLite();
+      closers.push(() => inProcess.close());
+      record(
+        `in-process-use-lite-${BACKFILL_IN_PROCESS}`,
+        await backfillLag(dir, BACKFILL_IN_PROCESS, inProcess, 103),
+      );
+      // the cases: one turn of the loop while a backfill runs (a fresh tiny-BERT one per setup), and idle
+      const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+      let running: Promise<LagSummary> | undefined;
+      const cases: BenchCase[] = [
+        { name: 'tick-idle', run: tick },
+        {
+          name: 'tick-during-backfill',
+          setup: async () => {
+            const e = await viaProcess(tinySpec, 'tiny-cases');
+            running = backfillLag(dir, BACKFILL, e, 104);
+          },
+          run: tick,
+          teardown: async () => {
+            await running;
+          },
+        },
+      ];
+      return {
+        cases,
+        notes,
+        facts: () => facts,
+        stop: async () => {
+          for (const close of closers.reverse()) await close().catch(() => undefined);
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    } catch (e) {
+      for (const close of closers.reverse()) await close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  },
+};
