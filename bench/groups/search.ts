@@ -270,6 +270,8 @@ export const searchLongGroup: BenchGroup = searchBench(
 
 /** Texts of the backfill whose event-loop lag is measured. */
 const BACKFILL = Number(process.env['OP_DBUS_BENCH_BACKFILL_TEXTS'] ?? 10_000);
+/** Texts of the USE-lite backfill through the process (default: as many; fewer when the machine is busy). */
+const BACKFILL_USE_LITE = Number(process.env['OP_DBUS_BENCH_BACKFILL_USE_LITE'] ?? BACKFILL);
 /** Texts of the same backfill with USE-lite in this process (the path before the embedder process). */
 const BACKFILL_IN_PROCESS = Number(process.env['OP_DBUS_BENCH_BACKFILL_IN_PROCESS'] ?? 300);
 
@@ -369,7 +371,7 @@ export const searchBackfillGroup: BenchGroup = {
         facts[`ms-per-text@${name}`] = Math.round((100_000 * l.seconds) / l.texts) / 100;
       };
       const use = await viaProcess({ kind: 'use-lite' }, 'use-lite');
-      record(`process-use-lite-${BACKFILL}`, await backfillLag(dir, BACKFILL, use, 101));
+      record(`process-use-lite-${BACKFILL_USE_LITE}`, await backfillLag(dir, BACKFILL_USE_LITE, use, 101));
       const tinyDir = join(dir, 'tiny');
       mkdirSync(tinyDir);
       const tiny = tinyBert();
