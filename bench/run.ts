@@ -71,6 +71,8 @@ const ROUNDS: Record<string, { reps: number; warmup: number }> = {
   openflow: { reps: 15, warmup: 2 },
   'openflow-apply': { reps: 5, warmup: 1 },
   search: { reps: 50, warmup: 5 },
+  'search-1m': { reps: 20, warmup: 2 },
+  'search-backfill': { reps: 100, warmup: 10 },
   generated: { reps: 60, warmup: 5 },
   bundles: { reps: 60, warmup: 5 },
   units: { reps: 8, warmup: 1 },
