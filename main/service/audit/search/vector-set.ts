@@ -11,8 +11,15 @@ export const ANN_MIN = 20_000;
  */
 export const HNSW_M = 16;
 export const HNSW_EF_CONSTRUCTION = 100;
-/** HNSW search breadth: at least this, and at least 2k (chosen by the bench's tuning half, see docs/audit-search.md). */
+/**
+ * HNSW search breadth (ef): at least 2k, and at least this for the set's size. Chosen by the bench's tuning
+ * half of the labelled queries (bench/results/search-1m.json, clustered data): recall@10 ≥ 0.95 took ef 64
+ * at 10k and 1024-2048 at 100k; the breadth needed grows with n on such data.
+ */
 export const HNSW_EF_MIN = 512;
+export function efForSize(n: number): number {
+  return n < 50_000 ? HNSW_EF_MIN : 2048;
+}
 
 /** One scored vector: the entry's seq and its cosine similarity to the query. */
 export interface Hit {
@@ -32,8 +39,8 @@ export class VectorSet {
   private readonly rowOf = new Map<number, number>();
   private hnsw: Hnsw | undefined;
   private indexed = 0;
-  /** The HNSW search breadth (ef) used for k results: max(this, 2k). The bench sweeps it. */
-  efMin = HNSW_EF_MIN;
+  /** The HNSW search breadth (ef) used for k results: max(this, 2k); by default efForSize(size). The bench sweeps it. */
+  efMin: number | undefined;
 
   constructor(
     readonly dims: number,
@@ -138,7 +145,7 @@ export class VectorSet {
 
   private annTopK(query: Float32Array, k: number, test?: (seq: number) => boolean): Hit[] {
     const index = this.annIndex();
-    index.setEf(Math.max(this.efMin, 2 * k));
+    index.setEf(Math.max(this.efMin ?? efForSize(this.count), 2 * k));
     const n = Math.min(k, this.count);
     const r = index.searchKnn(Array.from(query), n, test);
     // inner-product space: distance = 1 - dot
