@@ -282,7 +282,9 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
               `audit search: ${embedder.model.label} (${embedder.model.id.slice(0, 12)}), in the embedder process`,
             ),
           (e: unknown) =>
-            log(`audit search: no embedder (${e instanceof Error ? e.message : String(e)}); lexical search only`),
+            log(
+              `audit search: no embedder (${e instanceof Error ? e.message : String(e)}); lexical search only`,
+            ),
         )
       : undefined;
     // live metrics are pushed as signals: clients listen, nobody polls the core
