@@ -12,7 +12,7 @@ import { lxcGroup } from './groups/lxc.js';
 import { nativePagecacheGroup } from './groups/native-pagecache.js';
 import { nativePinningGroup } from './groups/native-pinning.js';
 import { openflowApplyGroup, openflowGroup } from './groups/openflow.js';
-import { searchGroup } from './groups/search.js';
+import { searchBackfillGroup, searchGroup, searchLongGroup } from './groups/search.js';
 import { storageVectorLayoutGroup } from './groups/storage-vector-layout.js';
 import { storageZstdGroup } from './groups/storage-zstd.js';
 import { wireguardGroup } from './groups/wireguard.js';
@@ -43,6 +43,8 @@ const GROUPS: BenchGroup[] = [
   openflowGroup,
   openflowApplyGroup,
   searchGroup,
+  searchLongGroup,
+  searchBackfillGroup,
   generatedGroup,
   bundlesGroup,
   unitsGroup,
@@ -69,6 +71,8 @@ const ROUNDS: Record<string, { reps: number; warmup: number }> = {
   openflow: { reps: 15, warmup: 2 },
   'openflow-apply': { reps: 5, warmup: 1 },
   search: { reps: 50, warmup: 5 },
+  'search-1m': { reps: 20, warmup: 2 },
+  'search-backfill': { reps: 100, warmup: 10 },
   generated: { reps: 60, warmup: 5 },
   bundles: { reps: 60, warmup: 5 },
   units: { reps: 8, warmup: 1 },

@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditSearchResponse, AuditVerifyResponse } from '../../main/common/contract/index.js';
+import type {
+  AuditSearchResponse,
+  AuditVerifyResponse,
+  EmbeddingStats,
+} from '../../main/common/contract/index.js';
 import { cosine, type Embedder } from '../../main/service/embed/embedder.js';
 import { openUseLite } from '../../main/service/embed/use-lite.js';
 import { tinyBert } from '../../main/service/embed/tiny-bert.js';
@@ -240,6 +244,65 @@ describe('audit search through the CLI against a real core', () => {
     expect(cosine(stored, withSecret as Float32Array)).toBeLessThan(0.999);
   });
 
+  it('embeds through the unprivileged embedder process: killed mid-backfill, it is restarted and no text is lost or embedded twice', async () => {
+    const size = verify().size;
+    const model = modelOfCore();
+    await stopCore();
+    const backlog = Array.from(
+      { length: 200 },
+      (_, i) =>
+        `plan ${(i * 104_729).toString(16).padStart(12, '0')}: 1 change(s): units svc${300 + i}.service: state stopped → running, enabled false → true`,
+    );
+    const seqs = appendWhileStopped(backlog);
+    const corePid = await sb.restartCore({ OP_DBUS_PLUGIN_PATH: join(base, 'plugins') });
+    await until(
+      'part of the backlog embedded',
+      () => Number(sql(`SELECT count(*) FROM vectors WHERE model = '${model}'`)) > size + 20,
+      120_000,
+      50,
+    );
+    // while the core indexes: the embedder is a child process of its own, running as nobody (read from /proc)
+    const during = cliJson<EmbeddingStats>(['model', 'info']);
+    const pid = during.process?.pid ?? -1;
+    expect(pid).not.toBe(corePid);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('embedder-child.js');
+    expect(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]).toBe(String(corePid));
+    expect(/^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.slice(1)).toEqual([
+      '65534',
+      '65534',
+    ]);
+    expect(during.process?.uid).toBe(65534);
+    // and the core's own uid is not: the model's bytes are parsed in the child only
+    expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${corePid}/status`, 'utf8'))?.[1]).toBe('0');
+    expect(during.search).toMatchObject({ model });
+    expect(during.search?.queued).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    await embedded();
+    const after = cliJson<EmbeddingStats>(['model', 'info']);
+    expect(after.process?.pid).not.toBe(pid);
+    expect(after.process?.uid).toBe(65534);
+    expect(after.process?.restarts).toBe(1);
+    expect(after.process?.failedBatches).toBe(0);
+    // killed mid-batch, that batch was sent again once (between two batches there is nothing to resend)
+    expect(after.process?.retried).toBeLessThanOrEqual(1);
+    // none twice: the process computed exactly the backlog's texts, each once, retried batch included
+    expect(after.process?.texts).toBe(backlog.length);
+    expect(after.search).toMatchObject({ model, queued: 0, vectors: size + backlog.length });
+    expect(sql(`SELECT count(*) FROM vectors WHERE model = '${model}'`)).toBe(String(size + backlog.length));
+    expect(
+      sql('SELECT count(*) FROM (SELECT seq FROM vectors GROUP BY seq, model HAVING count(*) > 1)'),
+    ).toBe('0');
+    // no text lost or misplaced: each entry's vector is USE-lite's embedding of its own summary (every 5th)
+    const sample = seqs.filter((_, i) => i % 5 === 0);
+    const mine = await use.embed(sample.map((seq) => backlog[seqs.indexOf(seq)] as string));
+    sample.forEach((seq, i) => {
+      const stored = vectorOfHex(
+        sql(`SELECT hex(vec) FROM vectors WHERE seq = ${seq} AND model = '${model}'`),
+      );
+      expect(cosine(stored, mine[i] as Float32Array)).toBeGreaterThan(0.9999);
+    });
+  }, 240_000);
+
   it('after kill -9 during a backfill: every entry has a vector or is queued, none twice, the chain and earlier proofs intact', async () => {
     const key = cliJson<{ verifierKey: string }>(['audit', 'key']).verifierKey;
     const cp = sb.cli(['audit', 'checkpoint']).stdout;
@@ -303,7 +366,17 @@ describe('audit search through the CLI against a real core', () => {
     const tiny = tinyBert();
     writeFileSync(join(dir, 'model.onnx'), tiny.onnx);
     writeFileSync(join(dir, 'tokenizer.json'), tiny.tokenizerJson);
-    await sb.restartCore({ OP_DBUS_PLUGIN_PATH: join(base, 'plugins'), OP_DBUS_SEARCH_EMBEDDER: dir });
+    // `model use --wait` returns once the re-embedding is done and every entry has a vector of B
+    const used = cliJson<{ model: { id: string }; reembed: { state: string } }>([
+      'model',
+      'use',
+      dir,
+      '--wait',
+    ]);
+    expect(used.reembed.state).toBe('done');
+    const info = cliJson<EmbeddingStats>(['model', 'info']);
+    expect(info.search).toMatchObject({ model: used.model.id, queued: 0 });
+    expect(info.search?.vectors).toBe(info.search?.entries);
     await embedded();
     const b = modelOfCore();
     expect(b).not.toBe(a);

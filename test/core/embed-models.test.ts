@@ -73,7 +73,9 @@ describe('op-dbus model', () => {
     ]);
     const info = json<EmbeddingStats>(['model', 'info']);
     expect(info.model.label).toMatch(/Universal Sentence Encoder lite/);
-    expect(info.process).toBeUndefined(); // nothing embedded yet: no process
+    // the audit search embeds the log from the start, and only through the embedder process
+    expect(info.search?.queued).toBe(0);
+    if (info.process !== undefined) expect(info.process.uid).toBe(65534);
   });
 
   it('refuses a folder that lacks what its runtime needs, naming the missing file', () => {
@@ -116,17 +118,23 @@ describe('op-dbus model', () => {
     const status = readFileSync(`/proc/${infoA.process?.pid ?? -1}/status`, 'utf8');
     expect(/^Uid:\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1)).toEqual(['65534', '65534']);
 
-    const b = json<{ model: { id: string }; reembed: { state: string; total: number } }>([
+    // without --wait: the change returns at once, and `model info --watch` follows it to the end
+    const b = json<{ model: { id: string }; reembed: { state: string } }>([
       'model',
       'use',
       join(models, 'tiny-b'),
-      '--wait',
     ]);
-    expect(b.reembed.state).toBe('done');
+    expect(b.reembed.state).toBe('running');
+    const watched = sb.cli(['model', 'info', '--watch']);
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stdout).toMatch(/re-embedding: done, (\d+)\/\1 texts \(100%\)/);
+    expect(watched.stdout).toMatch(/audit index: (\d+)\/\1 entries embedded \(100%\), 0 queued/);
     const infoB = json<EmbeddingStats>(['model', 'info']);
+    expect(infoB.model.id).toBe(b.model.id);
+    expect(infoB.search).toMatchObject({ model: b.model.id, queued: 0 });
     // every text computed again with B: A's cached vectors were not handed out
-    expect(infoB.process?.texts).toBe(b.reembed.total);
-    expect(b.reembed.total).toBeGreaterThanOrEqual(n);
+    expect(infoB.process?.texts).toBe(infoB.reembed.total);
+    expect(infoB.reembed.total).toBeGreaterThanOrEqual(n);
     expect(infoB.cache?.persistent.hits).toBe(0);
 
     // back to A by name: its vectors are still on disk and serve it without embedding anything

@@ -32,6 +32,22 @@ const CacheTier = z.object({
   latencyUs: LatencyHistogram,
 });
 
+/**
+ * The audit search index under the model in use: every entry gets a vector of it (the backfill at start,
+ * the re-embedding after `model use`), so `queued` falling to 0 is that work done.
+ */
+export const EmbeddingSearchProgress = z.object({
+  /** The model the index searches (its id), null while it has none (lexical search only). */
+  model: z.string().nullable(),
+  /** Entries of the log the index has read. */
+  entries: z.number().int(),
+  /** Entries with a vector of that model. */
+  vectors: z.number().int(),
+  /** Entries waiting for one (embedded in the background, through the embedder process). */
+  queued: z.number().int(),
+});
+export type EmbeddingSearchProgress = z.infer<typeof EmbeddingSearchProgress>;
+
 /** The embedding cache and the embedder process, for the console's panel (a part of Stats). */
 export const EmbeddingStats = z.object({
   model: EmbeddingModel,
@@ -51,6 +67,8 @@ export const EmbeddingStats = z.object({
     })
     .optional(),
   reembed: ReembedProgress,
+  /** The audit search's side of the re-embedding (absent when the core has no search index). */
+  search: EmbeddingSearchProgress.optional(),
 });
 export type EmbeddingStats = z.infer<typeof EmbeddingStats>;
 

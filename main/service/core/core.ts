@@ -5,7 +5,7 @@ import type { Checkpointer } from '../audit/checkpointer.js';
 import { openAudit } from '../audit/layout.js';
 import type { AuditLog } from '../audit/log.js';
 import { AuditSearch } from '../audit/search/audit-search.js';
-import { openSearchEmbedder } from '../audit/search/search-embedder.js';
+import { searchEmbeds } from '../audit/search/search-embedder.js';
 import { SearchIndex } from '../audit/search/search-index.js';
 import { describeAuditMechanics, OpError } from '../../common/contract/index.js';
 import { connectBus, connectSystemBus, type MessageBus } from '../../common/dbus/calls.js';
@@ -110,6 +110,11 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     const index = SearchIndex.open(join(o.dataDir, 'audit', 'search.sqlite'));
     if (index.rebuilt !== undefined) log(`audit search: ${index.rebuilt}; indexing the log from entry 0`);
     search = new AuditSearch(index, opened, log);
+    const searched = search;
+    // the search embeds through the embedding service: the model in use, in its unprivileged process,
+    // through its cache; `model use` hands the new model's embedder over (and the index re-embeds)
+    embedding.setSearchProgress(() => searched.progress());
+    if (searchEmbeds(process.env)) embedding.onEmbedder((embedder) => searched.useEmbedder(embedder));
   } catch (e) {
     checkpointer.stop();
     audit.close();
@@ -270,20 +275,18 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
     log(`op-dbus core ready on ${servedOn}, data in ${o.dataDir}`);
     // entries are indexed at once; the embedder loads in the background (lexical search until it is ready)
     search.notify();
-    const searchEmbedder = openSearchEmbedder(process.env).then(
-      (embedder) => {
-        if (embedder === undefined) return undefined;
-        search.useEmbedder(embedder);
-        log(
-          `audit search: ${embedder.model.label} (${embedder.model.id.slice(0, 12)}), in the core's process`,
-        );
-        return embedder;
-      },
-      (e: unknown) => {
-        log(`audit search: no embedder (${e instanceof Error ? e.message : String(e)}); lexical search only`);
-        return undefined;
-      },
-    );
+    const searchEmbedder = searchEmbeds(process.env)
+      ? embedding.embedder().then(
+          (embedder) =>
+            log(
+              `audit search: ${embedder.model.label} (${embedder.model.id.slice(0, 12)}), in the embedder process`,
+            ),
+          (e: unknown) =>
+            log(
+              `audit search: no embedder (${e instanceof Error ? e.message : String(e)}); lexical search only`,
+            ),
+        )
+      : undefined;
     // live metrics are pushed as signals: clients listen, nobody polls the core
     const metrics = setInterval(() => {
       try {
@@ -307,9 +310,8 @@ export async function startCore(o: CoreOptions): Promise<RunningCore> {
         checkpointer.stop();
         // a search embedder still loading hands itself to the index when it is done: wait for that
         // first, so the index stops after it (and never works on a closed audit log)
-        const loadedEmbedder = await searchEmbedder;
+        await searchEmbedder;
         await search.stop();
-        await loadedEmbedder?.close();
         for (const p of loaded) p.isolated?.close();
         audit.close();
         lock.release();

@@ -119,6 +119,27 @@ describe('the embedding cache', () => {
     cache.close();
   });
 
+  it('computes a text once for concurrent callers, and an embedder of the old model never touches the cache', async () => {
+    const dir = join(root, 'c5');
+    const cache = new EmbeddingCache(modelA.model, { dir });
+    const a = counting(modelA);
+    const e = cachedEmbedder(a, cache);
+    // a backfill and a re-embedding meet on the same texts while both are in flight
+    const [one, two] = await Promise.all([
+      e.embed(['lxc vi101 added', 'units cron.service stopped']),
+      e.embed(['units cron.service stopped', 'lxc vi101 added', 'hostname set']),
+    ]);
+    expect([...a.asked].sort()).toEqual(['hostname set', 'lxc vi101 added', 'units cron.service stopped']);
+    expect(two?.[1]).toEqual(one?.[0]);
+    // after `model use B` the cache is on B: A's embedder (still held by someone) neither reads nor writes it
+    cache.useModel(modelB.model);
+    const [va] = await e.embed(['lxc vi101 added']);
+    expect(va).toEqual((await modelA.embed(['lxc vi101 added']))[0]);
+    expect(a.asked.filter((t) => t === 'lxc vi101 added')).toHaveLength(2);
+    expect(cache.get('lxc vi101 added')).toBeUndefined();
+    cache.close();
+  });
+
   it('stays within its size bound, evicting least recently used', async () => {
     const dir = join(root, 'c3');
     const bound = 64 * 64; // 64 vectors of 16 floats

@@ -488,21 +488,50 @@ export class EmbeddingCache {
  */
 export function cachedEmbedder(inner: Embedder, cache: EmbeddingCache): Embedder {
   if (cache.model.id !== inner.model.id) cache.useModel(inner.model);
+  /**
+   * Texts being computed now, by normalised text: a second caller asking for one (the search's backfill and
+   * a re-embedding meet on the same summaries) waits for that vector instead of computing it again.
+   */
+  const inFlight = new Map<string, Promise<Float32Array | undefined>>();
   return {
     model: inner.model,
-    async embed(texts) {
-      const out: (Float32Array | undefined)[] = texts.map((t) => cache.get(t));
-      const missing = [...new Set(texts.filter((_, i) => out[i] === undefined).map(normaliseText))];
-      if (missing.length > 0) {
-        const vectors = await inner.embed(missing);
-        cache.putMany(missing, vectors);
-        const byText = new Map(missing.map((t, i) => [t, vectors[i]]));
-        texts.forEach((t, i) => {
-          if (out[i] === undefined) out[i] = byText.get(normaliseText(t))?.slice();
-        });
+    async embed(texts, options) {
+      // the cache moved on to another model (`model use`): this embedder's texts neither read nor write it
+      const ours = (): boolean => cache.model.id === inner.model.id;
+      const out: (Float32Array | undefined)[] = texts.map((t) => (ours() ? cache.get(t) : undefined));
+      const wanted = [...new Set(texts.filter((_, i) => out[i] === undefined).map(normaliseText))];
+      const waits = new Map<string, Promise<Float32Array | undefined>>();
+      const missing: string[] = [];
+      for (const t of wanted) {
+        const pending = inFlight.get(t);
+        if (pending !== undefined) waits.set(t, pending);
+        else missing.push(t);
       }
+      if (missing.length > 0) {
+        const computing = inner.embed(missing, options);
+        missing.forEach((t, i) => {
+          const one = computing.then(
+            (vectors) => vectors[i],
+            () => undefined,
+          );
+          inFlight.set(t, one);
+          waits.set(t, one);
+        });
+        try {
+          const vectors = await computing;
+          if (ours()) cache.putMany(missing, vectors);
+        } finally {
+          for (const t of missing) inFlight.delete(t);
+        }
+      }
+      const byText = new Map<string, Float32Array | undefined>();
+      for (const [t, p] of waits) byText.set(t, await p);
+      texts.forEach((t, i) => {
+        if (out[i] === undefined) out[i] = byText.get(normaliseText(t))?.slice();
+      });
       return out.map((v) => {
-        if (v === undefined) throw new Error('the embedder returned fewer vectors than texts');
+        // a text another caller was computing, and that computation failed: this call fails as well
+        if (v === undefined) throw new Error('the embedder returned no vector for a text (its batch failed)');
         return v;
       });
     },

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Embedder, ModelInfo } from './embedder.js';
+import type { EmbedOptions, Embedder, ModelInfo } from './embedder.js';
 import type { ChildReply, ChildRequest, ModelSpec } from './embedder-protocol.js';
 
 /** The uid and gid of nobody/nogroup on Debian: what the embedder runs as when the core is root. */
@@ -80,9 +80,11 @@ export class EmbedderProcess implements Embedder {
     runAs: { uid: number; gid: number };
   };
 
+  /** What the process said it loaded (checked); set before start() resolves, the same after every restart. */
+  private loaded: ModelInfo | undefined;
+
   private constructor(
     private readonly spec: ModelSpec,
-    public model: ModelInfo,
     options: EmbedderProcessOptions,
   ) {
     this.o = {
@@ -97,10 +99,15 @@ export class EmbedderProcess implements Embedder {
 
   /** Starts the process and loads the model; resolves once it is ready to embed. */
   static async start(spec: ModelSpec, options: EmbedderProcessOptions = {}): Promise<EmbedderProcess> {
-    const placeholder: ModelInfo = { id: '', name: '', label: '', runtime: 'tfjs-use-lite', dims: 0 };
-    const p = new EmbedderProcess(spec, placeholder, options);
+    const p = new EmbedderProcess(spec, options);
     await p.ensureChild();
     return p;
+  }
+
+  /** The model the process loaded, as it described it (validated): never a placeholder. */
+  get model(): ModelInfo {
+    if (this.loaded === undefined) throw new Error('the embedder process has not loaded its model');
+    return this.loaded;
   }
 
   get pid(): number | undefined {
@@ -171,12 +178,12 @@ export class EmbedderProcess implements Embedder {
           reject(new Error('the embedder process described its model wrongly'));
           return;
         }
-        if (this.model.dims !== 0 && m.model.id !== this.model.id) {
+        if (this.loaded !== undefined && m.model.id !== this.loaded.id) {
           child.kill('SIGKILL');
           reject(new Error('the embedder process came back with another model'));
           return;
         }
-        this.model = m.model;
+        this.loaded = m.model;
         this.child = child;
         this.childUid = m.uid;
         child.on('message', (reply: ChildReply) => this.onReply(child, reply));
@@ -192,18 +199,31 @@ export class EmbedderProcess implements Embedder {
     return this.spec.kind === 'use-lite' ? 'USE-lite' : `model ${this.spec.bytes.name}`;
   }
 
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+  /**
+   * Embeds in batches of batchSize through the queue. Background work waits while maxQueuedTexts are
+   * queued (the bound); urgent texts (a query) go to the front of the queue and never wait for room.
+   */
+  async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
     if (this.closed) throw new Error('the embedder process is closed');
     const parts: Promise<Float32Array[]>[] = [];
+    const urgent: Batch[] = [];
     for (let i = 0; i < texts.length; i += this.o.batchSize) {
-      while (this.queuedTexts() >= this.o.maxQueuedTexts)
-        await new Promise<void>((r) => this.waitingForRoom.push(r));
+      if (options.urgent !== true)
+        while (this.queuedTexts() >= this.o.maxQueuedTexts && !this.closed)
+          await new Promise<void>((r) => this.waitingForRoom.push(r));
+      if (this.closed) throw new Error('the embedder process is closed');
       const slice = texts.slice(i, i + this.o.batchSize);
       parts.push(
         new Promise<Float32Array[]>((resolve, reject) => {
-          this.queue.push({ texts: slice, attempts: 0, resolve, reject });
+          const batch: Batch = { texts: slice, attempts: 0, resolve, reject };
+          if (options.urgent === true) urgent.push(batch);
+          else this.queue.push(batch);
         }),
       );
+      if (options.urgent !== true) this.pump();
+    }
+    if (urgent.length > 0) {
+      this.queue.unshift(...urgent);
       this.pump();
     }
     return (await Promise.all(parts)).flat();

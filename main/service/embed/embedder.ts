@@ -18,11 +18,20 @@ export interface ModelInfo {
   readonly dims: number;
 }
 
+/** How a caller wants its texts embedded. */
+export interface EmbedOptions {
+  /**
+   * Someone waits for these (a search query): they go ahead of queued background work (a backfill), so a
+   * query never waits behind thousands of texts. Embedders without a queue ignore it.
+   */
+  urgent?: boolean;
+}
+
 /** Texts to vectors with one model. */
 export interface Embedder {
   readonly model: ModelInfo;
   /** One vector per text, in order, each of length model.dims and L2-normalised. */
-  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
   /** Releases the model (and its process, for the out-of-process embedder). */
   close(): Promise<void>;
 }

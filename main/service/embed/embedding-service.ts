@@ -4,6 +4,7 @@ import { z } from 'zod';
 import {
   EmbeddingModel,
   OpError,
+  type EmbeddingSearchProgress,
   type EmbeddingStats,
   type ReembedProgress,
 } from '../../common/contract/index.js';
@@ -51,6 +52,8 @@ export class EmbeddingService {
   private readonly sources: TextSource[] = [];
   private reembedding: Promise<void> | undefined;
   private closed = false;
+  private readonly listeners: ((embedder: Embedder) => void)[] = [];
+  private searchProgress: (() => EmbeddingSearchProgress | undefined) | undefined;
 
   constructor(private readonly o: EmbeddingServiceOptions) {
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
@@ -84,6 +87,21 @@ export class EmbeddingService {
   /** Registers texts that a model change re-embeds (besides what the cache already holds). */
   addTextSource(source: TextSource): void {
     this.sources.push(source);
+  }
+
+  /**
+   * Called with the (cached) embedder of the model in use each time one is installed: when the process
+   * first starts, and after every `use`. The audit search follows the model this way, so everything it
+   * embeds goes through the unprivileged process and the cache.
+   */
+  onEmbedder(listener: (embedder: Embedder) => void): void {
+    this.listeners.push(listener);
+    if (this.cached !== undefined) listener(this.cached);
+  }
+
+  /** Where the audit search's index stands under the model in use (shown by `model info`, Stats). */
+  setSearchProgress(source: () => EmbeddingSearchProgress | undefined): void {
+    this.searchProgress = source;
   }
 
   /** Every model a user can `use`: USE-lite and the folders used before. */
@@ -127,6 +145,11 @@ export class EmbeddingService {
     this.starting ??= (async () => {
       const { spec } = this.specFor(this.state.current);
       const proc = await EmbedderProcess.start(spec, { onReport: (m) => this.o.log(m), ...this.o.process });
+      if (this.closed) {
+        // closed while it loaded: nobody will close it later
+        await proc.close();
+        throw new Error('the embedding service is closed');
+      }
       return this.install(proc);
     })().finally(() => (this.starting = undefined));
     return this.starting;
@@ -143,8 +166,16 @@ export class EmbeddingService {
         onMessage: (m) => this.o.log(m),
       });
     }
-    this.cached = cachedEmbedder(proc, this.cache);
-    return this.cached;
+    const cached = cachedEmbedder(proc, this.cache);
+    this.cached = cached;
+    for (const listener of this.listeners) {
+      try {
+        listener(cached);
+      } catch (e) {
+        this.o.log(`embedding: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return cached;
   }
 
   /**
@@ -214,13 +245,21 @@ export class EmbeddingService {
 
   /** The model in use, the cache, the process and the re-embedding (`op-dbus model info`). */
   async info(): Promise<EmbeddingStats> {
-    return this.stats() ?? { model: await this.describeCurrent(), reembed: { ...this.progress } };
+    const search = this.searchProgress?.();
+    return (
+      this.stats() ?? {
+        model: await this.describeCurrent(),
+        reembed: { ...this.progress },
+        ...(search === undefined ? {} : { search }),
+      }
+    );
   }
 
   /** Stats' part, without starting anything (absent until the core has embedded). */
   stats(): EmbeddingStats | undefined {
     if (this.current === undefined) return undefined;
     const cache = this.cache?.stats();
+    const search = this.searchProgress?.();
     return {
       model: this.current,
       ...(cache === undefined
@@ -228,6 +267,7 @@ export class EmbeddingService {
         : { cache: { memory: cache.memory, persistent: cache.persistent, lastRebuild: cache.lastRebuild } }),
       ...(this.process === undefined ? {} : { process: withoutUndefined(this.process.stats()) }),
       reembed: { ...this.progress },
+      ...(search === undefined ? {} : { search }),
     };
   }
 
@@ -240,8 +280,10 @@ export class EmbeddingService {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.reembedding?.catch(() => undefined);
+    await this.starting?.catch(() => undefined);
+    // closing the process first fails the re-embedding's batch at once instead of waiting for it
     await this.process?.close();
+    await this.reembedding?.catch(() => undefined);
     this.cache?.close();
   }
 }

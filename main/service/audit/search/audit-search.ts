@@ -8,8 +8,12 @@ import type { Embedder } from '../../embed/embedder.js';
 import { errorText } from '../entry.js';
 import { SearchIndex, type ChainReader, type IndexStatus } from './search-index.js';
 
-/** Entries embedded per batch: an in-process model holds the core's loop ~30 ms a text here, so few at a time. */
-const EMBED_BATCH = 4;
+/**
+ * Entries embedded per batch. The model runs in the embedder process, so a batch costs the core's loop only
+ * its IPC and one SQLite transaction; one batch at a time keeps the process's queue (and a query's wait
+ * behind it) short.
+ */
+const EMBED_BATCH = 32;
 const DEFAULT_LIMIT = 10;
 
 /** The chain as search reads it: pages of leaves and its size. */
@@ -29,6 +33,9 @@ export class AuditSearch {
   private stopped = false;
   /** Resolves when the queue is empty (tests, `waitIdle`). */
   private idleWaiters: (() => void)[] = [];
+  /** The index's counts as of the last batch (Stats reads this; counting the file each time is not free). */
+  private lastStatus: IndexStatus | undefined;
+  private batchesSinceCount = 0;
 
   constructor(
     readonly index: SearchIndex,
@@ -46,9 +53,11 @@ export class AuditSearch {
    * without a vector of that model is queued (a model change re-embeds the whole log, never touching it).
    */
   useEmbedder(embedder: Embedder): void {
+    if (this.stopped) return;
     const before = this.index.model?.id;
     this.embedder = embedder;
     this.index.useModel(embedder.model);
+    this.lastStatus = this.index.status();
     if (before !== undefined && before !== embedder.model.id) {
       this.log(
         `audit search: model ${embedder.model.name} (${embedder.model.id.slice(0, 12)}) replaces ${before.slice(0, 12)}; re-embedding`,
@@ -73,6 +82,14 @@ export class AuditSearch {
     });
   }
 
+  /** Where the index stands under its model (as of the last batch embedded), for `model info` and Stats. */
+  progress(): { model: string | null; entries: number; vectors: number; queued: number } | undefined {
+    const s = this.lastStatus;
+    return s === undefined
+      ? undefined
+      : { model: s.model, entries: s.entries, vectors: s.vectors, queued: s.queued };
+  }
+
   /** Resolves once every entry the chain holds now is indexed and embedded (or the embedder failed). */
   waitIdle(): Promise<void> {
     if (this.pumping === undefined && !this.again) return Promise.resolve();
@@ -92,16 +109,32 @@ export class AuditSearch {
         const embedder = this.embedder;
         if (this.stopped || embedder === undefined) return;
         const batch = this.index.queued(EMBED_BATCH);
-        if (batch.length === 0) return;
+        if (batch.length === 0) {
+          this.lastStatus = this.index.status();
+          return;
+        }
         const vectors = await embedder.embed(batch.map((b) => b.text));
         if (this.stopped) return;
-        this.index.putVectors(
+        const stored = this.index.putVectors(
           embedder.model.id,
           batch.map((b, i) => ({ seq: b.seq, vec: vectors[i] as Float32Array })),
         );
+        // counted from the file every 32 batches; in between the counts move by what was stored (counting
+        // 10,000 rows after every batch showed as tens of ms of the core's loop in the backfill bench)
+        const last = this.lastStatus;
+        if (last === undefined || ++this.batchesSinceCount >= 32) {
+          this.lastStatus = this.index.status();
+          this.batchesSinceCount = 0;
+        } else {
+          this.lastStatus = {
+            ...last,
+            vectors: last.vectors + stored,
+            queued: Math.max(0, last.queued - stored),
+          };
+        }
         // let the core's other work run between batches
         await new Promise((r) => setImmediate(r));
-        if (this.again) this.index.catchUp(this.chain);
+        if (this.again && this.index.catchUp(this.chain) > 0) this.batchesSinceCount = 32;
       }
     } catch (e) {
       this.log(`audit search: indexing stopped: ${errorText(e)} (queued entries stay queued)`);
@@ -115,7 +148,8 @@ export class AuditSearch {
     const mode = req.mode ?? 'hybrid';
     let queryVec: Float32Array | undefined;
     if (mode !== 'lexical' && embedder !== undefined) {
-      [queryVec] = await embedder.embed([req.query]);
+      // ahead of the backfill's batches in the embedder's queue: a query waits at most for the batch in flight
+      [queryVec] = await embedder.embed([req.query], { urgent: true });
       // the model changed meanwhile: this query's vector is of the old one and is never scored with the new
       if (this.embedder !== embedder) queryVec = undefined;
     }
@@ -163,6 +197,7 @@ export class AuditSearch {
   verify(): IndexStatus {
     this.index.catchUp(this.chain);
     const status = this.index.verify(this.chain);
+    this.lastStatus = status;
     this.notify();
     return status;
   }

@@ -5,11 +5,21 @@ const require = createRequire(import.meta.url);
 
 /** From this many vectors on, similarity search goes through the HNSW index instead of scoring every vector. */
 export const ANN_MIN = 20_000;
-/** HNSW build parameters: M 16 and efConstruction 200 (hnswlib's recommended defaults for recall ≥ 0.95). */
-const HNSW_M = 16;
-const HNSW_EF_CONSTRUCTION = 200;
-/** HNSW search breadth: at least this, and at least 2k. */
-const HNSW_EF_MIN = 128;
+/**
+ * HNSW build parameters: M 16, efConstruction 100. Measured (bench/groups/search.ts): a larger M or
+ * efConstruction buys less recall than a wider search does, at twice the build time.
+ */
+export const HNSW_M = 16;
+export const HNSW_EF_CONSTRUCTION = 100;
+/**
+ * HNSW search breadth (ef): at least 2k, and at least this for the set's size. Chosen by the bench's tuning
+ * half of the labelled queries (bench/results/search-1m.json, clustered data): recall@10 ≥ 0.95 took ef 64
+ * at 10k and 1024-2048 at 100k; the breadth needed grows with n on such data.
+ */
+export const HNSW_EF_MIN = 512;
+export function efForSize(n: number): number {
+  return n < 50_000 ? HNSW_EF_MIN : 2048;
+}
 
 /** One scored vector: the entry's seq and its cosine similarity to the query. */
 export interface Hit {
@@ -29,6 +39,8 @@ export class VectorSet {
   private readonly rowOf = new Map<number, number>();
   private hnsw: Hnsw | undefined;
   private indexed = 0;
+  /** The HNSW search breadth (ef) used for k results: max(this, 2k); by default efForSize(size). The bench sweeps it. */
+  efMin: number | undefined;
 
   constructor(
     readonly dims: number,
@@ -133,7 +145,7 @@ export class VectorSet {
 
   private annTopK(query: Float32Array, k: number, test?: (seq: number) => boolean): Hit[] {
     const index = this.annIndex();
-    index.setEf(Math.max(HNSW_EF_MIN, 2 * k));
+    index.setEf(Math.max(this.efMin ?? efForSize(this.count), 2 * k));
     const n = Math.min(k, this.count);
     const r = index.searchKnn(Array.from(query), n, test);
     // inner-product space: distance = 1 - dot
@@ -141,7 +153,7 @@ export class VectorSet {
   }
 
   /** The HNSW index over every vector, built now if missing and extended with the ones added since. */
-  annIndex(): Hnsw {
+  annIndex(onProgress?: (indexed: number, of: number) => void): Hnsw {
     if (this.hnsw === undefined) {
       const { HierarchicalNSW } = require('hnswlib-node') as typeof import('hnswlib-node');
       this.hnsw = new HierarchicalNSW('ip', this.dims);
@@ -157,6 +169,7 @@ export class VectorSet {
         const base = row * this.dims;
         for (let j = 0; j < this.dims; j++) point[j] = this.slab[base + j] as number;
         index.addPoint(point, this.seqs[row] as number);
+        if (onProgress !== undefined && (row + 1) % 50_000 === 0) onProgress(row + 1, this.count);
       }
       this.indexed = this.count;
     }
