@@ -122,7 +122,12 @@ async function startGenerated(): Promise<StartedGroup> {
     notes.push(
       `first out-of-process call (bwrap + node start of the child): ${(Number(process.hrtime.bigint() - cold) / 1e6).toFixed(1)} ms`,
     );
-    return { cases: cases(g, inProcess, outOfProcess, ctx), notes, stop };
+    const child = isolated;
+    const notesAfter = (): Promise<string[]> =>
+      Promise.resolve([
+        `out-of-process bus operations: ${child.stats.relayed} relayed when the child asked, ${child.stats.readAhead} read ahead by the core with the call, ${child.stats.taken} of those taken by the child`,
+      ]);
+    return { cases: cases(g, inProcess, outOfProcess, ctx), notes, notesAfter, stop };
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { BusCall, PluginContext, PluginModule, StatePlugin } from '../../sdk/index.js';
 import { generatedPlugin } from '../generated/runtime.js';
 import type { GeneratedSpec } from '../../common/generated/spec.js';
-import { decode, encode, errorOf, LineReader } from './wire.js';
+import { decode, encode, errorOf, isRead, LineReader, readKey } from './wire.js';
 
 // The process an isolated plugin runs in (inside bubblewrap, as an unprivileged user, no network,
 // no bus): it reads calls on stdin, answers on fd 3, and reaches the bus only by asking the core,
@@ -24,6 +24,18 @@ const start = new Promise<Start>((resolve) => (started = resolve));
 let busSeq = 0;
 const pendingBus = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 const aborts = new Map<number, AbortController>();
+/** A read the core made for a call before it sent it (isolated-plugin.ts), its answer. */
+interface Prefetched {
+  ok: boolean;
+  value?: unknown;
+  error?: unknown;
+  /** Given to a read of the plugin, or void since it wrote: never given out (again). */
+  taken: boolean;
+  /** Given to a read of the plugin (before it wrote). */
+  used: boolean;
+}
+/** Per call, the reads the core made ahead for it, by their keys (readKey), each taken once. */
+const prefetched = new Map<number, Map<string, Prefetched>>();
 
 async function load(): Promise<StatePlugin> {
   const s = await start;
@@ -37,11 +49,31 @@ async function load(): Promise<StatePlugin> {
 }
 
 function bus(callId: number, kind: 'call' | 'getAll' | 'reachable', args: unknown[]): Promise<unknown> {
+  const ahead = prefetched.get(callId);
+  if (ahead !== undefined) {
+    if (!isRead(kind, args)) {
+      // after a write every read goes to the bus: what was read ahead may be what it just changed
+      for (const d of ahead.values()) d.taken = true;
+    } else {
+      const d = ahead.get(readKey(kind, args));
+      if (d !== undefined && !d.taken) {
+        d.taken = true;
+        d.used = true;
+        return d.ok ? Promise.resolve(d.value) : Promise.reject(busError(d.error));
+      }
+    }
+  }
   const id = ++busSeq;
   return new Promise((resolve, reject) => {
     pendingBus.set(id, { resolve, reject });
     send({ op: 'bus', id, callId, kind, args });
   });
+}
+
+/** The error of a refused or failed bus operation, as the core sent it. */
+function busError(raw: unknown): Error {
+  const e = (raw ?? {}) as { message?: unknown; code?: unknown; where?: unknown };
+  return Object.assign(new Error(String(e.message ?? 'refused')), { code: e.code, where: e.where });
 }
 
 let exported: PluginModule | undefined;
@@ -91,11 +123,13 @@ async function run(id: number, method: string, args: unknown[], ctx: Record<stri
     const fn = p[method];
     if (typeof fn !== 'function') throw new Error(`the plugin has no method ${method}`);
     const value = await fn.call(p, ...args, contextOf(id, ctx));
-    send({ op: 'result', id, ok: true, value: value ?? null });
+    const took = [...(prefetched.get(id) ?? [])].flatMap(([k, d]) => (d.used ? [k] : []));
+    send({ op: 'result', id, ok: true, value: value ?? null, ...(took.length > 0 ? { took } : {}) });
   } catch (e) {
     send({ op: 'result', id, ok: false, error: errorOf(e) });
   } finally {
     aborts.delete(id);
+    prefetched.delete(id);
   }
 }
 
@@ -105,23 +139,31 @@ const reader = new LineReader(
     if (m === undefined) return;
     if (m['op'] === 'start') started(m as unknown as Start);
     else if (m['op'] === 'describe') void describe(Number(m['id']));
-    else if (m['op'] === 'call')
+    else if (m['op'] === 'call') {
+      const ahead = m['prefetched'];
+      if (Array.isArray(ahead) && ahead.length > 0)
+        prefetched.set(
+          Number(m['id']),
+          new Map(
+            (ahead as { key?: unknown; ok?: unknown; value?: unknown; error?: unknown }[]).map((a) => [
+              String(a.key),
+              { ok: a.ok === true, value: a.value, error: a.error, taken: false, used: false },
+            ]),
+          ),
+        );
       void run(
         Number(m['id']),
         String(m['method']),
         (m['args'] ?? []) as unknown[],
         (m['ctx'] ?? {}) as Record<string, unknown>,
       );
-    else if (m['op'] === 'abort')
+    } else if (m['op'] === 'abort')
       aborts.get(Number(m['id']))?.abort(new Error(String(m['reason'] ?? 'aborted')));
     else if (m['op'] === 'bus-result') {
       const p = pendingBus.get(Number(m['id']));
       pendingBus.delete(Number(m['id']));
       if (m['ok'] === true) p?.resolve(m['value']);
-      else {
-        const e = (m['error'] ?? {}) as { message?: unknown; code?: unknown; where?: unknown };
-        p?.reject(Object.assign(new Error(String(e.message ?? 'refused')), { code: e.code, where: e.where }));
-      }
+      else p?.reject(busError(m['error']));
     }
   },
   () => process.exit(3),

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, OpError } from '../../common/contract/index.js';
 import type { PluginContext, StatePlugin } from '../../sdk/index.js';
 import type { GeneratedSpec } from '../../common/generated/spec.js';
-import { decode, encode, errorOf, LineReader } from './wire.js';
+import { decode, encode, errorOf, isRead, LineReader, readKey } from './wire.js';
 
 // An untrusted plugin (community or generated) as a StatePlugin of the core whose every method runs
 // in a child process: bubblewrap with a read-only root, no network (its own network namespace has
@@ -38,7 +38,27 @@ type Pending = {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   ctx: PluginContext;
+  /** The method of the call (a describe has none). */
+  method?: string;
+  /** The reads the child asked for before its first write in this call, in order. */
+  reads?: BusRead[];
+  /** Whether the child has made a call that is not a read in this call. */
+  wrote?: boolean;
+  /** The reads made ahead for this call, by their keys. */
+  ahead?: Map<string, BusRead>;
 };
+
+/** A bus operation of the child: what it asks the core for, as the wire carries it. */
+interface BusRead {
+  kind: string;
+  args: unknown[];
+}
+
+/**
+ * Reads the core makes for a call before the child asks (learned from the method's previous call):
+ * at most this many, so a plugin cannot make the core read much that it never uses.
+ */
+export const PREFETCH_LIMIT = 8;
 
 const METHODS = ['available', 'query', 'diff', 'checkpoint', 'apply', 'verify', 'rollback'] as const;
 
@@ -109,6 +129,10 @@ export class IsolatedPlugin {
   private outputTail = '';
   private killedBecause: string | undefined;
   private loadError: string | undefined;
+  /** Per method, the reads its last call made before it wrote: made again at the next call's start. */
+  private readonly learned = new Map<string, BusRead[]>();
+  /** Bus operations of its calls so far: relayed when the child asked, or read ahead and taken. */
+  readonly stats = { relayed: 0, readAhead: 0, taken: 0 };
   readonly impl: StatePlugin;
 
   constructor(private readonly o: IsolationOptions) {
@@ -200,7 +224,15 @@ export class IsolatedPlugin {
     if (ctx.signal.aborted) return Promise.reject(ctx.signal.reason as Error);
     this.ensure();
     const id = ++this.seq;
-    return new Promise((resolve, reject) => {
+    // Each bus read of the child costs two more trips through the pipes (a wake-up of each process
+    // both ways) on top of the bus's own. The reads this method's last call made before it wrote
+    // are made first, together, through the same permission-checked bus the child's own would go
+    // through, and their answers travel with the call: the child takes each once instead of asking,
+    // and none after its first write (a read after a write always goes to the bus). Made after the
+    // call started, they are as fresh as the child's own; made before it travels, they do not
+    // compete for the CPU with its wake-up.
+    const prefetch = this.learned.get(method) ?? [];
+    const result = new Promise((resolve, reject) => {
       const onAbort = (): void => {
         // the call is abandoned at its deadline or on cancel: it fails with the engine's reason, and
         // its process goes with it, whatever it is doing
@@ -213,7 +245,7 @@ export class IsolatedPlugin {
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       const done = (): void => ctx.signal.removeEventListener('abort', onAbort);
-      this.pending.set(id, {
+      const pending: Pending = {
         resolve: (v) => {
           done();
           resolve(v);
@@ -223,15 +255,35 @@ export class IsolatedPlugin {
           reject(e);
         },
         ctx,
-      });
-      this.write({
-        op: 'call',
-        id,
         method,
-        args,
-        ctx: { plugin: ctx.plugin, config: ctx.config, deadline: ctx.deadline, after: ctx.after },
-      });
+        reads: [],
+        wrote: false,
+        ahead: new Map(prefetch.map((r) => [readKey(r.kind, r.args), r])),
+      };
+      this.pending.set(id, pending);
     });
+    const message = {
+      op: 'call',
+      id,
+      method,
+      args,
+      ctx: { plugin: ctx.plugin, config: ctx.config, deadline: ctx.deadline, after: ctx.after },
+    };
+    this.stats.readAhead += prefetch.length;
+    if (prefetch.length === 0) this.write(message);
+    else
+      void Promise.all(
+        prefetch.map((r) =>
+          this.busOp(ctx, r).then(
+            (value) => ({ key: readKey(r.kind, r.args), ok: true, value }),
+            (e: unknown) => ({ key: readKey(r.kind, r.args), ok: false, error: errorOf(e) }),
+          ),
+        ),
+      ).then((prefetched) => {
+        // abandoned meanwhile (its deadline): its child is gone already
+        if (this.pending.has(id)) this.write({ ...message, prefetched });
+      });
+    return result;
   }
 
   private onMessage(line: string): void {
@@ -242,6 +294,7 @@ export class IsolatedPlugin {
         const p = this.pending.get(Number(m['id']));
         if (p === undefined) return;
         this.pending.delete(Number(m['id']));
+        if (m['ok'] === true && p.method !== undefined) this.learn(p, m['took']);
         if (m['ok'] === true) p.resolve(m['value']);
         else p.reject(errorFromChild(m['error']));
         return;
@@ -271,21 +324,39 @@ export class IsolatedPlugin {
     }
   }
 
+  /**
+   * What the next call of the method reads ahead: the reads of this one before its first write,
+   * those it took from the reads made ahead (the child names them) and those it asked for.
+   */
+  private learn(p: Pending, took: unknown): void {
+    const taken = Array.isArray(took) ? took.flatMap((k) => p.ahead?.get(String(k)) ?? []) : [];
+    this.stats.taken += taken.length;
+    this.learned.set(p.method ?? '', [...taken, ...(p.reads ?? [])].slice(0, PREFETCH_LIMIT));
+  }
+
   /** A bus call of the child, made through the permission-checked bus of the call it belongs to. */
   private async relay(id: number, callId: number, kind: string, args: unknown[]): Promise<void> {
     const p = this.pending.get(callId);
     try {
       if (p === undefined) throw new Error('a bus call outside any call of the core: refused');
-      const bus = p.ctx.bus;
-      let value: unknown;
-      if (kind === 'call') value = await bus.call(args[0] as Parameters<typeof bus.call>[0]);
-      else if (kind === 'getAll') value = await bus.getAll(String(args[0]), String(args[1]), String(args[2]));
-      else if (kind === 'reachable') value = await bus.reachable(String(args[0]));
-      else throw new Error(`no bus operation ${kind}`);
+      this.stats.relayed++;
+      const read = isRead(kind, args);
+      if (!read) p.wrote = true;
+      const value = await this.busOp(p.ctx, { kind, args });
+      if (read && p.wrote !== true && p.reads !== undefined) p.reads.push({ kind, args });
       this.write({ op: 'bus-result', id, ok: true, value });
     } catch (e) {
       this.write({ op: 'bus-result', id, ok: false, error: errorOf(e) });
     }
+  }
+
+  /** One bus operation on a call's permission-checked bus (a relayed one, or a read made ahead). */
+  private async busOp(ctx: PluginContext, { kind, args }: BusRead): Promise<unknown> {
+    const bus = ctx.bus;
+    if (kind === 'call') return bus.call(args[0] as Parameters<typeof bus.call>[0]);
+    if (kind === 'getAll') return bus.getAll(String(args[0]), String(args[1]), String(args[2]));
+    if (kind === 'reachable') return bus.reachable(String(args[0]));
+    throw new Error(`no bus operation ${kind}`);
   }
 
   private kill(reason: string): void {
