@@ -12,6 +12,7 @@ import {
   diffTexts,
   filterRows,
   inApplyOrder,
+  resourceProblems,
   type ChangeRow,
 } from './plan-rows.js';
 
@@ -54,6 +55,7 @@ export function PlanView() {
         </div>
       )}
       <ErrorNotice error={replan.error} title="The core could not plan this document" />
+      <ResourceProblems plan={plan} />
       <div className="plan-body">
         <div className="plan-side">
           <ChangeList plan={plan} />
@@ -63,6 +65,32 @@ export function PlanView() {
       </div>
       <DriftPanel />
     </section>
+  );
+}
+
+/** Resources this host cannot take as written: the apply would stop at the first of them. */
+function ResourceProblems({ plan }: { plan: Plan }) {
+  const problems = resourceProblems(plan);
+  if (problems.length === 0) return null;
+  return (
+    <div className="notice notice-error" role="alert" data-testid="resource-problems">
+      <strong>
+        {problems.length === 1 ? 'One resource' : `${problems.length} resources`} cannot be applied on this
+        host as written; an apply would fail there. Edit the document and plan again.
+      </strong>
+      <ul className="plan-problems">
+        {problems.map((p) => (
+          <li
+            key={`${p.plugin} ${p.resource}`}
+            data-testid="resource-problem"
+            data-plugin={p.plugin}
+            data-resource={p.resource}
+          >
+            {p.sentence}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 
