@@ -98,7 +98,7 @@ function PlanSummary({ plan }: { plan: Plan }) {
   const rows = changeRows(plan);
   const plugins = new Set(rows.map((r) => r.plugin));
   return (
-    <div className="plan-summary" data-testid="plan-summary">
+    <div className="plan-summary" data-testid="plan-summary" data-plan-id={plan.id}>
       <div>
         <h2>
           {plan.hasChanges
