@@ -242,8 +242,11 @@ export function EditorView() {
         </div>
       </div>
       <ErrorNotice error={schema.error} title="The core's schema is unavailable" />
-      <ErrorNotice error={plan.error} title="The core could not plan this document" />
-      <PlanProblemList error={plan.error} />
+      {plan.error instanceof OpError && planProblems(plan.error.details).length > 0 ? (
+        <PlanProblemList error={plan.error} />
+      ) : (
+        <ErrorNotice error={plan.error} title="The core could not plan this document" />
+      )}
       <ErrorNotice error={hostState.error} title="Could not read the host's state" />
       {leftOut.length > 0 && (
         <div className="notice notice-warning" role="status" data-testid="host-state-left-out">
