@@ -454,7 +454,7 @@ describe("a real user's path through the console", () => {
     await page.getByRole('button', { name: 'Start from host state' }).click();
     await page
       .locator('[data-testid="desired-editor"] .view-lines')
-      .getByText(/The host's state as the core reported it/)
+      .getByText(/The\shost's\sstate\sas\sthe\score\sreported/)
       .waitFor();
     // Monaco draws only the lines in view: find the public key as the admin would (Ctrl+F)
     await page.locator('[data-testid="desired-editor"] .view-lines').click();
