@@ -452,6 +452,9 @@ describe("a real user's path through the console", () => {
     // the query view: the host's state in the editor shows the public key
     await page.getByTestId('tab-editor').click();
     await page.getByRole('button', { name: 'Start from host state' }).click();
+    // to the top of the document, where the host state's header line is
+    await page.locator('[data-testid="desired-editor"] .view-lines').click();
+    await page.keyboard.press('Control+Home');
     await page
       .locator('[data-testid="desired-editor"] .view-lines')
       .getByText(/The\shost's\sstate\sas\sthe\score\sreported/)
