@@ -17,6 +17,7 @@ import {
   startServe,
   type ServeProcess,
 } from './support/console.js';
+import { violationsInBothThemes } from './support/accessibility.js';
 
 // A real user's path through the console on one development host (private bus, polkitd, the core in
 // its network namespace with OVS, LXC and wireguard-go): the plugin browser with two signed bundle
@@ -316,6 +317,8 @@ describe("a real user's path through the console", () => {
       .waitFor();
     await row('marker').locator('td.mono', { hasText: '1.0.0' }).waitFor();
     await screenshot(page, 'user-02-rolled-back');
+    // the browser with its bundles and a rollback's result, in both themes (axe-core, WCAG 2 A and AA)
+    expect(await violationsInBothThemes(page)).toEqual({});
   });
 
   it('opens the original multi-container example, reads why this host refuses it, edits, plans, applies, finds it by meaning and proves it', async () => {
@@ -335,6 +338,11 @@ describe("a real user's path through the console", () => {
         ),
       );
     }
+    expect(
+      await page.locator('[data-testid="error-notice"][data-code="SchemaError"] strong').textContent(),
+    ).toBe(
+      'The core could not plan this document (SchemaError): 3 problems, each where it is in the document.',
+    );
     await screenshot(page, 'user-03-template-ids-refused');
 
     // as a user would: Find/Replace in the editor, with the template this host has (`lxc templates`)
@@ -397,6 +405,7 @@ describe("a real user's path through the console", () => {
     await proof.waitFor();
     expect(await proof.getAttribute('data-verified')).toBe('true');
     await screenshot(page, 'user-06-found-by-meaning-and-proven');
+    expect(await violationsInBothThemes(page)).toEqual({});
   }, 90_000);
 
   it('converges a container stopped by hand, each step shown as the core streams it', async () => {

@@ -314,17 +314,30 @@ export function EditorView() {
 function PlanProblemList({ error }: { error: unknown }) {
   const problems = error instanceof OpError ? planProblems(error.details) : [];
   if (problems.length === 0) return null;
+  const code = error instanceof OpError ? error.code : 'Internal';
   return (
-    <ul
-      className="plan-problems"
-      data-testid="plan-problems"
-      aria-label="What the core refused, per resource"
+    <div
+      className="notice notice-error resource-problems"
+      role="alert"
+      data-testid="error-notice"
+      data-code={code}
     >
-      {problems.map((p, i) => (
-        <li key={i} data-testid="plan-problem" data-pointer={p.pointer ?? ''}>
-          {problemSentence(p)}
-        </li>
-      ))}
-    </ul>
+      <strong>
+        The core could not plan this document ({code}):{' '}
+        {problems.length === 1 ? 'one problem' : `${problems.length} problems`}, each where it is in the
+        document.
+      </strong>
+      <ul
+        className="plan-problems"
+        data-testid="plan-problems"
+        aria-label="What the core refused, per resource"
+      >
+        {problems.map((p, i) => (
+          <li key={i} data-testid="plan-problem" data-pointer={p.pointer ?? ''}>
+            {problemSentence(p)}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }

@@ -11,7 +11,7 @@ export function PluginsView() {
   const r = plugins.data;
   const bundled = new Set((show.data?.bundles ?? []).map((b) => b.name));
   return (
-    <section className="view plugins-view" aria-label="Plugins">
+    <section className="view plugins-view" aria-label="Plugins" tabIndex={0}>
       <div className="toolbar">
         <div className="toolbar-group">
           <span className="host-title">Plugins the core found</span>
