@@ -1,4 +1,6 @@
 import { useState } from 'react';
+import { AuditSearch } from './audit-search.js';
+import { EmbedderStatus } from './embedder-status.js';
 import { InclusionCheck } from './inclusion-check.js';
 import { AuditKind, type AuditListRequest } from '../../../main/common/contract/index.js';
 import { useAuditList, useAuditVerify, useWitness } from '../core/core-queries.js';
@@ -40,7 +42,7 @@ export function AuditView() {
           </select>
           <input
             type="search"
-            placeholder="Search summaries"
+            placeholder="Filter summaries"
             value={text}
             onChange={(e) => setText(e.target.value)}
             aria-label="search"
@@ -57,6 +59,8 @@ export function AuditView() {
           </button>
         </div>
       </div>
+      <EmbedderStatus />
+      <AuditSearch />
       <ErrorNotice error={list.error} title="Could not read the audit log" />
       <ErrorNotice error={verify.error} title="Could not verify the audit chain" />
       <div className="panel audit-table-wrap">

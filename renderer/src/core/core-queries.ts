@@ -4,7 +4,9 @@ import {
   OpError,
   type ApplyRequest,
   type AuditListRequest,
+  type AuditSearchRequest,
   type RequestOf,
+  type ResponseOf,
   type Stats,
 } from '../../../main/common/contract/index.js';
 import { useConsoleStore } from '../state/console-store.js';
@@ -180,3 +182,74 @@ export function useHostStateMutation() {
   const core = useCore();
   return useMutation({ mutationFn: () => core.call('Query', {}) });
 }
+
+const PLUGIN_SHOW = ['plugin-show'] as const;
+
+/**
+ * The plugins installed from signed bundles: every version, its signer and hash, which is active.
+ * PluginShow needs org.opdbus.manage-plugins: a user without it sees the core's refusal.
+ */
+export function usePluginShow() {
+  const core = useCore();
+  return useQuery({
+    queryKey: PLUGIN_SHOW,
+    queryFn: () => core.call('PluginShow', {}),
+    retry: false,
+    refetchOnWindowFocus: false,
+  });
+}
+
+/** Switches a bundle plugin back to its previous version; the plugin list and the audit log are asked again. */
+export function usePluginRollbackMutation() {
+  const core = useCore();
+  const queries = useQueryClient();
+  return useMutation({
+    mutationFn: (name: string) => core.call('PluginRollback', { name }),
+    onSuccess: (r) => {
+      queries.setQueryData(PLUGIN_SHOW, (old: ResponseOf<'PluginShow'> | undefined) =>
+        old === undefined
+          ? old
+          : { ...old, bundles: old.bundles.map((b) => (b.name === r.name ? r.bundle : b)) },
+      );
+    },
+    onSettled: () => {
+      void queries.invalidateQueries({ queryKey: PLUGIN_SHOW });
+      void queries.invalidateQueries({ queryKey: ['plugins'] });
+      void queries.invalidateQueries({ queryKey: AUDIT });
+    },
+  });
+}
+
+/** The hybrid (BM25 + embedding) search of the audit log; asked when the admin submits the box. */
+export function useAuditSearch(request: AuditSearchRequest | undefined) {
+  const core = useCore();
+  return useQuery({
+    queryKey: [...AUDIT, 'search', request],
+    queryFn: () => core.call('AuditSearch', request as AuditSearchRequest),
+    enabled: request !== undefined,
+    refetchOnWindowFocus: false,
+  });
+}
+
+/**
+ * The embedder in use and the background re-embedding after a model change: asked each second
+ * while a re-embed runs, and kept fresh by the Metrics signal's embedding part in between.
+ */
+export function useModelInfo() {
+  const core = useCore();
+  const queries = useQueryClient();
+  useEffect(
+    () =>
+      core.transport.onSignal('Metrics', (s: Stats) => {
+        if (s.embedding !== undefined) queries.setQueryData(MODEL_INFO, s.embedding);
+      }),
+    [core, queries],
+  );
+  return useQuery({
+    queryKey: MODEL_INFO,
+    queryFn: () => core.call('ModelInfo', {}),
+    refetchOnWindowFocus: false,
+    refetchInterval: (q) => (q.state.data?.reembed.state === 'running' ? 1000 : false),
+  });
+}
+const MODEL_INFO = ['model-info'] as const;

@@ -1,11 +1,13 @@
-import { useState } from 'react';
-import type { ConvergeResponse, DriftResponse } from '../../../main/common/contract/index.js';
+import { useEffect, useRef, useState } from 'react';
+import type { ApplyProgress, ConvergeResponse, DriftResponse } from '../../../main/common/contract/index.js';
 import { readableError } from '../core/core-client.js';
+import { useCore } from '../core/core-context.js';
 import { useConvergeMutation } from '../core/core-queries.js';
 import { IrreversibleConfirmation } from '../plan/irreversible-confirmation.js';
 import { confirmationOf, unconfirmed } from '../plan/irreversible.js';
 import { changeRows } from '../plan/plan-rows.js';
 import { ErrorNotice } from '../shell/error-notice.js';
+import { convergeSteps } from './converge-progress.js';
 
 /**
  * Converge in two steps, as an apply: a dry run says what re-applying the last applied document
@@ -17,6 +19,19 @@ export function ConvergeControl({ drift }: { drift: DriftResponse }) {
   const converge = useConvergeMutation();
   const [confirmed, setConfirmed] = useState<ReadonlySet<string>>(new Set());
   const reviewData = review.data;
+  // the core's ApplyProgress while the converge runs (its plan id is known only from the answer)
+  const core = useCore();
+  const [events, setEvents] = useState<ApplyProgress[]>([]);
+  const [reviewedHash, setReviewedHash] = useState<string | undefined>(undefined);
+  const listening = useRef(false);
+  useEffect(
+    () =>
+      core.transport.onSignal('ApplyProgress', (p) => {
+        if (listening.current) setEvents((all) => [...all, p]);
+      }),
+    [core],
+  );
+  const steps = convergeSteps(events, reviewedHash);
 
   const startReview = (): void => {
     converge.reset();
@@ -37,6 +52,7 @@ export function ConvergeControl({ drift }: { drift: DriftResponse }) {
           {review.isPending ? 'Planning the converge…' : 'Converge…'}
         </button>
         <ErrorNotice error={review.error} title="Could not plan the converge" />
+        <ConvergeSteps steps={steps} />
         <ConvergeOutcome result={converge.data} error={converge.error} />
       </div>
     );
@@ -68,9 +84,17 @@ export function ConvergeControl({ drift }: { drift: DriftResponse }) {
           className="primary danger"
           data-testid="converge-now"
           disabled={missing.length > 0 || converge.isPending}
-          onClick={() =>
-            converge.mutate(confirmationOf(reviewed.irreversible), { onSettled: () => review.reset() })
-          }
+          onClick={() => {
+            setEvents([]);
+            setReviewedHash(reviewed.hash);
+            listening.current = true;
+            converge.mutate(confirmationOf(reviewed.irreversible), {
+              onSettled: () => {
+                listening.current = false;
+                review.reset();
+              },
+            });
+          }}
         >
           {converge.isPending ? 'Converging…' : 'Converge now'}
         </button>
@@ -78,7 +102,34 @@ export function ConvergeControl({ drift }: { drift: DriftResponse }) {
           Back
         </button>
       </div>
+      {converge.isPending && <ConvergeSteps steps={steps} />}
     </div>
+  );
+}
+
+/** Each step of the running (or last) converge as the core streamed it: plugin, step, what happened. */
+function ConvergeSteps({ steps }: { steps: ApplyProgress[] }) {
+  if (steps.length === 0) return null;
+  return (
+    <ul
+      className="progress converge-progress"
+      data-testid="converge-progress"
+      aria-live="polite"
+      aria-label="Converge progress"
+    >
+      {steps.map((p, i) => (
+        <li
+          key={i}
+          className={`step-${p.step}`}
+          data-testid="converge-step"
+          data-step={p.step}
+          data-plugin={p.plugin ?? ''}
+        >
+          <span className="badge">{p.step}</span> {p.plugin !== null && <strong>{p.plugin}: </strong>}
+          {p.message}
+        </li>
+      ))}
+    </ul>
   );
 }
 

@@ -4,6 +4,7 @@ import { OpError } from '../../../main/common/contract/index.js';
 import { useDocumentSchemaQuery, useHostStateMutation, usePlanMutation } from '../core/core-queries.js';
 import { useCommands } from '../shell/command-palette.js';
 import { ErrorNotice } from '../shell/error-notice.js';
+import { planProblems, problemSentence, type PlanProblem } from './plan-problems.js';
 import { useConsoleStore } from '../state/console-store.js';
 import { saveDocumentFile } from './file-access.js';
 import { hostDocument, leftOutNote } from './host-document.js';
@@ -50,22 +51,42 @@ export function EditorView() {
     const model = editorRef.current?.getModel();
     if (model === null || model === undefined) return;
     const where = plan.error instanceof OpError ? plan.error.where : undefined;
-    if (plan.error === null || where?.line === undefined) {
+    const each = plan.error instanceof OpError ? planProblems(plan.error.details) : [];
+    const placed = each.filter((p): p is PlanProblem & { line: number } => p.line !== undefined);
+    if (plan.error === null || (where?.line === undefined && placed.length === 0)) {
       monaco.editor.setModelMarkers(model, CORE_MARKER_OWNER, []);
       return;
     }
-    const line = Math.min(where.line, model.getLineCount());
-    monaco.editor.setModelMarkers(model, CORE_MARKER_OWNER, [
-      {
+    const marker = (
+      line0: number,
+      column: number | undefined,
+      message: string,
+    ): monaco.editor.IMarkerData => {
+      const line = Math.min(line0, model.getLineCount());
+      return {
         severity: monaco.MarkerSeverity.Error,
-        message: plan.error instanceof Error ? plan.error.message : String(plan.error),
+        message,
         startLineNumber: line,
-        startColumn: where.column ?? 1,
+        startColumn: column ?? 1,
         endLineNumber: line,
         endColumn: model.getLineMaxColumn(line),
         source: 'op-dbus core',
-      },
-    ]);
+      };
+    };
+    // one marker per resource the core named, else one for the whole error where it points
+    monaco.editor.setModelMarkers(
+      model,
+      CORE_MARKER_OWNER,
+      placed.length > 0
+        ? placed.map((p) => marker(p.line, p.column, p.message))
+        : [
+            marker(
+              where?.line ?? 1,
+              where?.column,
+              plan.error instanceof Error ? plan.error.message : String(plan.error),
+            ),
+          ],
+    );
   }, [plan.error]);
 
   // The editor is not controlled (a 1 MB document must not be compared and re-set on every key):
@@ -221,7 +242,11 @@ export function EditorView() {
         </div>
       </div>
       <ErrorNotice error={schema.error} title="The core's schema is unavailable" />
-      <ErrorNotice error={plan.error} title="The core could not plan this document" />
+      {plan.error instanceof OpError && planProblems(plan.error.details).length > 0 ? (
+        <PlanProblemList error={plan.error} />
+      ) : (
+        <ErrorNotice error={plan.error} title="The core could not plan this document" />
+      )}
       <ErrorNotice error={hostState.error} title="Could not read the host's state" />
       {leftOut.length > 0 && (
         <div className="notice notice-warning" role="status" data-testid="host-state-left-out">
@@ -282,5 +307,37 @@ export function EditorView() {
         )}
       </div>
     </section>
+  );
+}
+
+/** Each resource the core refused, one sentence apiece (the notice above has them all on one line). */
+function PlanProblemList({ error }: { error: unknown }) {
+  const problems = error instanceof OpError ? planProblems(error.details) : [];
+  if (problems.length === 0) return null;
+  const code = error instanceof OpError ? error.code : 'Internal';
+  return (
+    <div
+      className="notice notice-error resource-problems"
+      role="alert"
+      data-testid="error-notice"
+      data-code={code}
+    >
+      <strong>
+        The core could not plan this document ({code}):{' '}
+        {problems.length === 1 ? 'one problem' : `${problems.length} problems`}, each where it is in the
+        document.
+      </strong>
+      <ul
+        className="plan-problems"
+        data-testid="plan-problems"
+        aria-label="What the core refused, per resource"
+      >
+        {problems.map((p, i) => (
+          <li key={i} data-testid="plan-problem" data-pointer={p.pointer ?? ''}>
+            {problemSentence(p)}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }

@@ -7,6 +7,7 @@ import {
   filterRows,
   inApplyOrder,
   projectOnto,
+  resourceProblems,
   valueText,
 } from './plan-rows.js';
 
@@ -144,5 +145,42 @@ describe('filtering the change list', () => {
     expect(filterRows(rows as never, 'DELETE').map((r) => r.resource)).toEqual(['102']);
     expect(filterRows(rows as never, '  ')).toHaveLength(3);
     expect(actionCounts(rows as never)).toBe('1 create, 1 delete, 1 modify');
+  });
+});
+
+describe('resourceProblems', () => {
+  it('names each resource the host cannot take, as a sentence, and nothing else', () => {
+    const plan = {
+      id: 'p',
+      hash: 'a'.repeat(64),
+      createdAt: '2026-01-01T00:00:00Z',
+      desired: {},
+      current: {},
+      hasChanges: true,
+      irreversible: [],
+      auditSeq: 1,
+      diffs: [
+        {
+          plugin: 'net',
+          resources: [
+            {
+              id: 'ovsbr0',
+              action: 'create' as const,
+              changes: [],
+              error: 'ovs-bridge ovsbr0: port eno1 does not exist on this host',
+            },
+            { id: 'mesh', action: 'create' as const, changes: [] },
+            { id: 'blank', action: 'create' as const, changes: [], error: '  ' },
+          ],
+        },
+      ],
+    };
+    expect(resourceProblems(plan)).toEqual([
+      {
+        plugin: 'net',
+        resource: 'ovsbr0',
+        sentence: 'net ovsbr0: ovs-bridge ovsbr0: port eno1 does not exist on this host.',
+      },
+    ]);
   });
 });

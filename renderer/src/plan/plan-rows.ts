@@ -100,3 +100,27 @@ export function actionCounts(rows: readonly ChangeRow[]): string {
   for (const r of rows) counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
   return [...counts.entries()].map(([a, n]) => `${n} ${a}`).join(', ');
 }
+
+/** A resource the core says cannot be applied on this host, as a sentence naming plugin and resource. */
+export interface ResourceProblem {
+  plugin: string;
+  resource: string;
+  sentence: string;
+}
+
+/** The plan's resources that carry an error (the apply would fail there), each one sentence. */
+export function resourceProblems(plan: Plan): ResourceProblem[] {
+  const out: ResourceProblem[] = [];
+  for (const d of plan.diffs) {
+    for (const r of d.resources) {
+      if (r.error === undefined || r.error.trim() === '') continue;
+      const text = r.error.trim();
+      out.push({
+        plugin: d.plugin,
+        resource: r.id,
+        sentence: `${d.plugin} ${r.id}: ${text}${/[.!?)]$/.test(text) ? '' : '.'}`,
+      });
+    }
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import { DiffEditor } from '@monaco-editor/react';
-import { useMemo } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import type { Plan } from '../../../main/common/contract/index.js';
 import { usePlanMutation } from '../core/core-queries.js';
 import { DriftPanel } from '../drift/drift-panel.js';
@@ -12,6 +12,7 @@ import {
   diffTexts,
   filterRows,
   inApplyOrder,
+  resourceProblems,
   type ChangeRow,
 } from './plan-rows.js';
 
@@ -54,6 +55,7 @@ export function PlanView() {
         </div>
       )}
       <ErrorNotice error={replan.error} title="The core could not plan this document" />
+      <ResourceProblems plan={plan} />
       <div className="plan-body">
         <div className="plan-side">
           <ChangeList plan={plan} />
@@ -66,11 +68,37 @@ export function PlanView() {
   );
 }
 
+/** Resources this host cannot take as written: the apply would stop at the first of them. */
+function ResourceProblems({ plan }: { plan: Plan }) {
+  const problems = resourceProblems(plan);
+  if (problems.length === 0) return null;
+  return (
+    <div className="notice notice-error resource-problems" role="alert" data-testid="resource-problems">
+      <strong>
+        {problems.length === 1 ? 'One resource' : `${problems.length} resources`} cannot be applied on this
+        host as written; an apply would fail there. Edit the document and plan again.
+      </strong>
+      <ul className="plan-problems">
+        {problems.map((p) => (
+          <li
+            key={`${p.plugin} ${p.resource}`}
+            data-testid="resource-problem"
+            data-plugin={p.plugin}
+            data-resource={p.resource}
+          >
+            {p.sentence}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 function PlanSummary({ plan }: { plan: Plan }) {
   const rows = changeRows(plan);
   const plugins = new Set(rows.map((r) => r.plugin));
   return (
-    <div className="plan-summary" data-testid="plan-summary">
+    <div className="plan-summary" data-testid="plan-summary" data-plan-id={plan.id}>
       <div>
         <h2>
           {plan.hasChanges
@@ -146,41 +174,53 @@ interface ChangeGroupProps {
 
 function ChangeGroup({ title, rows, irreversible = false }: ChangeGroupProps) {
   // irreversible changes are never folded away: each must be seen before it is confirmed
+  const [open, setOpen] = useState(irreversible || rows.length <= FOLD_OVER);
+  // a folded group's rows are made when it is opened: a plan of a thousand containers paints its groups first
   return (
     <details
       className={`plugin-changes${irreversible ? ' irreversible-group' : ''}`}
       data-testid={irreversible ? 'irreversible-changes' : `changes-${title}`}
-      open={irreversible || rows.length <= FOLD_OVER}
+      open={open}
+      onToggle={(e) => setOpen(e.currentTarget.open)}
     >
       <summary>
         <h3>{title}</h3> <span className="muted">{actionCounts(rows)}</span>
       </summary>
-      <table>
-        <tbody>
-          {rows.map((r) => (
-            <tr key={r.path} data-testid="change-row" data-path={r.path}>
-              <td className="resource">
-                <span className={`badge action-${r.action}`}>{r.action}</span>{' '}
-                {irreversible ? `${r.plugin}/${r.resource}` : r.resource}
-                {r.irreversible && <span className="badge irreversible">irreversible</span>}
-              </td>
-              <td className="values">
-                <span className="before">{r.before}</span>
-                <span className="arrow" aria-label="becomes">
-                  →
-                </span>
-                <span className="after">{r.after}</span>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {open && (
+        <table>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.path} data-testid="change-row" data-path={r.path}>
+                <td className="resource">
+                  <span className={`badge action-${r.action}`}>{r.action}</span>{' '}
+                  {irreversible ? `${r.plugin}/${r.resource}` : r.resource}
+                  {r.irreversible && <span className="badge irreversible">irreversible</span>}
+                </td>
+                <td className="values">
+                  <span className="before">{r.before}</span>
+                  <span className="arrow" aria-label="becomes">
+                    →
+                  </span>
+                  <span className="after">{r.after}</span>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </details>
   );
 }
 
 function PlanDiff({ plan }: { plan: Plan }) {
-  const texts = useMemo(() => diffTexts(plan), [plan]);
+  // the diff (two Monaco models of the whole document) is made after the change list has painted
+  const [shownFor, setShownFor] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    const frame = requestAnimationFrame(() => setTimeout(() => setShownFor(plan.id), 0));
+    return () => cancelAnimationFrame(frame);
+  }, [plan.id]);
+  const ready = shownFor === plan.id;
+  const texts = useMemo(() => (ready ? diffTexts(plan) : undefined), [plan, ready]);
   return (
     <div className="panel plan-diff">
       <div className="panel-head diff-head">
@@ -189,23 +229,27 @@ function PlanDiff({ plan }: { plan: Plan }) {
       </div>
       <div className="diff-frame" data-testid="plan-diff">
         {/* a fresh editor per plan: swapping model paths on a live DiffEditor leaves a stale diff */}
-        <DiffEditor
-          key={plan.id}
-          original={texts.current}
-          modified={texts.desired}
-          language="json"
-          options={{
-            readOnly: true,
-            originalEditable: false,
-            renderSideBySide: true,
-            useInlineViewWhenSpaceIsLimited: false,
-            minimap: { enabled: false },
-            automaticLayout: true,
-            scrollBeyondLastLine: false,
-            fontSize: 13,
-            renderOverviewRuler: false,
-          }}
-        />
+        {texts === undefined ? (
+          <div className="panel-empty">Preparing the diff…</div>
+        ) : (
+          <DiffEditor
+            key={plan.id}
+            original={texts.current}
+            modified={texts.desired}
+            language="json"
+            options={{
+              readOnly: true,
+              originalEditable: false,
+              renderSideBySide: true,
+              useInlineViewWhenSpaceIsLimited: false,
+              minimap: { enabled: false },
+              automaticLayout: true,
+              scrollBeyondLastLine: false,
+              fontSize: 13,
+              renderOverviewRuler: false,
+            }}
+          />
+        )}
       </div>
     </div>
   );

@@ -1,14 +1,17 @@
 import type { PluginInfo, PluginsResponse } from '../../../main/common/contract/index.js';
-import { usePlugins } from '../core/core-queries.js';
+import { usePluginShow, usePlugins } from '../core/core-queries.js';
 import { ErrorNotice } from '../shell/error-notice.js';
-import { permissionText } from './plugin-rows.js';
+import { BundlesPanel } from './bundles-panel.js';
+import { originOf, permissionText, writableText } from './plugin-rows.js';
 
 /** The plugins the core found through their manifests, in apply order, and what it refused to load. */
 export function PluginsView() {
   const plugins = usePlugins();
+  const show = usePluginShow();
   const r = plugins.data;
+  const bundled = new Set((show.data?.bundles ?? []).map((b) => b.name));
   return (
-    <section className="view plugins-view" aria-label="Plugins">
+    <section className="view plugins-view" aria-label="Plugins" tabIndex={0}>
       <div className="toolbar">
         <div className="toolbar-group">
           <span className="host-title">Plugins the core found</span>
@@ -21,15 +24,16 @@ export function PluginsView() {
       {plugins.isPending && <div className="panel-empty">Asking the core for its plugins…</div>}
       {r !== undefined && (
         <>
-          <PluginTable plugins={r.plugins} />
+          <PluginTable plugins={r.plugins} bundled={bundled} />
           <RefusedPanel refused={r.refused} />
         </>
       )}
+      <BundlesPanel show={show} />
     </section>
   );
 }
 
-function PluginTable({ plugins }: { plugins: PluginInfo[] }) {
+function PluginTable({ plugins, bundled }: { plugins: PluginInfo[]; bundled: ReadonlySet<string> }) {
   return (
     <div className="panel">
       <div className="panel-head">
@@ -41,6 +45,8 @@ function PluginTable({ plugins }: { plugins: PluginInfo[] }) {
             <th>Plugin</th>
             <th>Version</th>
             <th>Source</th>
+            <th>Runs</th>
+            <th>Changes</th>
             <th>After</th>
             <th>May call on the bus</th>
             <th>Available</th>
@@ -48,53 +54,86 @@ function PluginTable({ plugins }: { plugins: PluginInfo[] }) {
           </tr>
         </thead>
         <tbody>
-          {plugins.map((p) => (
-            <tr key={p.name} data-testid="plugin-row" data-name={p.name} data-available={p.available}>
-              <td>
-                <span className="plugin-name">{p.name}</span>
-                {p.description !== undefined && <div className="muted">{p.description}</div>}
-                <div className="muted">deadline {p.deadline_s} s per call</div>
-              </td>
-              <td className="mono">{p.version}</td>
-              <td>
-                <span className={`badge source-${p.source}`}>{p.source}</span>
-              </td>
-              <td className="mono" data-testid="plugin-after">
-                {p.after.length > 0 ? p.after.join(', ') : <span className="muted">—</span>}
-              </td>
-              <td className="permissions">
-                {p.permissions.dbus.length === 0 ? (
-                  <span className="muted">nothing</span>
-                ) : (
-                  <ul>
-                    {p.permissions.dbus.map((perm, i) => (
-                      <li key={i}>{permissionText(perm)}</li>
-                    ))}
-                  </ul>
-                )}
-              </td>
-              <td data-testid="plugin-availability">
-                {p.available ? (
-                  <span className="available">available</span>
-                ) : (
-                  <span className="unavailable">
-                    unavailable{p.why_not !== undefined && <span className="muted">: {p.why_not}</span>}
+          {plugins.map((p) => {
+            const origin = originOf(p, bundled);
+            const w = writableText(p);
+            return (
+              <tr
+                key={p.name}
+                data-testid="plugin-row"
+                data-name={p.name}
+                data-available={p.available}
+                data-source={origin}
+                data-writable={w.writable === undefined ? 'unknown' : String(w.writable)}
+              >
+                <td>
+                  <span className="plugin-name">{p.name}</span>
+                  {p.description !== undefined && <div className="muted">{p.description}</div>}
+                  <div className="muted">deadline {p.deadline_s} s per call</div>
+                </td>
+                <td className="mono">{p.version}</td>
+                <td data-testid="plugin-source">
+                  <span className={`badge source-${origin}`}>{origin}</span>
+                  {p.service !== undefined && <div className="muted mono">{p.service}</div>}
+                  {p.loaded === false && <div className="muted">listed, not loaded</div>}
+                </td>
+                <td data-testid="plugin-isolation">
+                  {p.isolation === 'out-of-process' ? (
+                    <span title="its own process, an unprivileged user under bubblewrap, no network">
+                      isolated
+                    </span>
+                  ) : p.isolation === 'in-process' ? (
+                    'in the core'
+                  ) : (
+                    <span className="muted">—</span>
+                  )}
+                </td>
+                <td data-testid="plugin-writable">
+                  <span
+                    className={
+                      w.writable === false ? 'read-only' : w.writable === true ? 'writable' : 'muted'
+                    }
+                  >
+                    {w.text}
                   </span>
-                )}
-              </td>
-              <td data-testid="plugin-notes">
-                {p.notes.length === 0 ? (
-                  <span className="muted">—</span>
-                ) : (
-                  p.notes.map((n) => (
-                    <div key={n} className="plugin-note">
-                      {n}
-                    </div>
-                  ))
-                )}
-              </td>
-            </tr>
-          ))}
+                </td>
+                <td className="mono" data-testid="plugin-after">
+                  {p.after.length > 0 ? p.after.join(', ') : <span className="muted">—</span>}
+                </td>
+                <td className="permissions">
+                  {p.permissions.dbus.length === 0 ? (
+                    <span className="muted">nothing</span>
+                  ) : (
+                    <ul>
+                      {p.permissions.dbus.map((perm, i) => (
+                        <li key={i}>{permissionText(perm)}</li>
+                      ))}
+                    </ul>
+                  )}
+                </td>
+                <td data-testid="plugin-availability">
+                  {p.available ? (
+                    <span className="available">available</span>
+                  ) : (
+                    <span className="unavailable">
+                      unavailable{p.why_not !== undefined && <span className="muted">: {p.why_not}</span>}
+                    </span>
+                  )}
+                </td>
+                <td data-testid="plugin-notes">
+                  {p.notes.length === 0 ? (
+                    <span className="muted">—</span>
+                  ) : (
+                    p.notes.map((n) => (
+                      <div key={n} className="plugin-note">
+                        {n}
+                      </div>
+                    ))
+                  )}
+                </td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
     </div>
