@@ -4,9 +4,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordOfSamples, writeRecord } from '../bench/harness.js';
 import { rewriteAuditHistory } from '../test/support/audit-rewrite.js';
-import { ROOT, TestSandbox, writeDocument } from '../test/support/sandbox.js';
+import { TestSandbox, writeDocument } from '../test/support/sandbox.js';
+import { writeConsoleTimings } from './support/console-results.js';
 import {
   launchChromium,
   openDocumentFile,
@@ -53,19 +53,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (Object.keys(timings).length > 0) {
-    writeRecord(
-      join(ROOT, 'bench', 'results'),
-      recordOfSamples({
-        group: 'console',
-        description:
-          "The console in Chromium (web mode, through op-dbus serve) timed with the browser's own clock: first contentful paint, the editor's processing of one key in a 1 MB document (keydown to the editor's input handled), and a plan of that document shown after the core's answer.",
-        cases: timings,
-        notes,
-        facts,
-      }),
-    );
-  }
+  writeConsoleTimings({
+    timings,
+    notes,
+    facts,
+    ours: (n) => /^(first contentful paint|heap after GC|editor, key to repaint)/.test(n),
+  });
   try {
     await browser?.close();
     await serve?.stop();

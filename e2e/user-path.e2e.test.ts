@@ -1,11 +1,11 @@
 /// <reference lib="dom" />
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordOfSamples, writeRecord } from '../bench/harness.js';
+import { writeConsoleTimings } from './support/console-results.js';
 import type { EmbeddingStats } from '../main/common/contract/index.js';
 import { sandboxExecCommand } from '../main/devhost/host.js';
 import { tinyBert } from '../main/service/embed/tiny-bert.js';
@@ -231,40 +231,17 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (Object.keys(timings).length > 0) {
-    // console.json is shared with console-shell.e2e.test.ts: keep its cases and notes, replace ours
-    const dir = join(ROOT, 'bench', 'results');
-    const file = join(dir, 'console.json');
-    const cases: Record<string, number[]> = {};
-    let keptNotes: string[] = [];
-    let facts: Record<string, number> = {};
-    if (existsSync(file)) {
-      const old = JSON.parse(readFileSync(file, 'utf8')) as {
-        samples?: Record<string, { measuredNs: number[] }>;
-        notes?: string[];
-        facts?: Record<string, number>;
-      };
-      for (const [name, s] of Object.entries(old.samples ?? {})) {
-        if (!(name in timings)) cases[name] = s.measuredNs;
-      }
-      keptNotes = (old.notes ?? []).filter((n) => !n.startsWith('plan of 1,000 containers'));
-      facts = old.facts ?? {};
-    }
-    writeRecord(
-      dir,
-      recordOfSamples({
-        group: 'console',
-        description:
-          "The console in Chromium (web mode, through op-dbus serve) timed with the browser's own clock: first contentful paint, the editor's processing of one key in a 1 MB document (keydown to the editor's input handled), and a plan of 1,000 containers shown after the core's answer (the relay reply's arrival in the page to the plan's rows painted).",
-        cases: { ...cases, ...timings },
-        notes: [...keptNotes, ...notes],
-        facts,
-      }),
-    );
+  writeConsoleTimings({
+    timings,
+    notes,
+    ours: (n) => /^(plan of 1,000 containers|secret check)/.test(n),
+  });
+  try {
+    await browser?.close();
+    await serve?.stop();
+  } finally {
+    await sb?.stop();
   }
-  await browser?.close();
-  await serve?.stop();
-  await sb?.stop();
 }, 120_000);
 
 describe("a real user's path through the console", () => {
