@@ -349,7 +349,18 @@ export function machineInfo(): MachineInfo {
     kernel: release(),
     loadAverage: { before: roundedLoad(), after: [] },
     gitCommit: git(['rev-parse', 'HEAD']),
-    gitDirty: ((status) => (status === null ? null : status !== ''))(git(['status', '--porcelain'])),
+    // the bench's own output (results, report, plots) does not make the measured code uncommitted
+    gitDirty: ((status) => (status === null ? null : status !== ''))(
+      git([
+        'status',
+        '--porcelain',
+        '--',
+        '.',
+        ':(exclude)bench/results',
+        ':(exclude)bench/REPORT.md',
+        ':(exclude)bench/plots',
+      ]),
+    ),
     numaNodes: numaNodeCount(),
     filesystem: filesystemOf(tmpdir()),
     command: ['node', ...process.argv.slice(1).map((a) => relative(process.cwd(), a) || a)].join(' '),
