@@ -11,6 +11,8 @@ import { hostDocument, leftOutNote } from './host-document.js';
 import { bindDocumentSchema, DOCUMENT_PATH, editorTheme, monaco } from './monaco-setup.js';
 
 const CORE_MARKER_OWNER = 'op-dbus-core';
+/** How long after the last key the store reads the editor's text (Plan and Save read it at once). */
+const EDIT_SETTLE_MS = 150;
 
 interface Problem {
   severity: 'error' | 'warning' | 'info';
@@ -22,7 +24,7 @@ interface Problem {
 /** The desired-state editor: JSONC with the core's schema, open/save, and Plan. */
 export function EditorView() {
   const text = useConsoleStore((s) => s.document);
-  const dirty = useConsoleStore((s) => s.document !== s.savedText);
+  const dirty = useConsoleStore((s) => s.pendingEdit || s.document !== s.savedText);
   const theme = useConsoleStore((s) => s.theme);
   // what the editor itself last reported: a store change that differs came from outside (open, host state)
   const fromEditor = useRef<string>(text);
@@ -38,10 +40,12 @@ export function EditorView() {
   const fileInput = useRef<HTMLInputElement>(null);
   const runPlan = useRef<() => void>(() => undefined);
   const markerListener = useRef<monaco.IDisposable | null>(null);
+  // set while the store's text is pushed into the model: that change is not the user's
+  const pushing = useRef(false);
 
   runPlan.current = () => {
     const s = useConsoleStore.getState();
-    plan.mutate({ document: s.document, file: s.fileName });
+    plan.mutate({ document: s.documentNow(), file: s.fileName });
   };
 
   useEffect(() => bindDocumentSchema(schema.data?.schema), [schema.data]);
@@ -95,7 +99,12 @@ export function EditorView() {
     const model = editorRef.current?.getModel();
     if (model === null || model === undefined || text === fromEditor.current) return;
     fromEditor.current = text;
-    editorRef.current?.executeEdits('console', [{ range: model.getFullModelRange(), text }]);
+    pushing.current = true;
+    try {
+      editorRef.current?.executeEdits('console', [{ range: model.getFullModelRange(), text }]);
+    } finally {
+      pushing.current = false;
+    }
   }, [text]);
 
   // a resource picked in the host graph: its line in the document (its id, or its key), revealed and selected
@@ -133,6 +142,25 @@ export function EditorView() {
 
   const onMount: OnMount = (editor) => {
     editorRef.current = editor;
+    // a key only marks the document edited; its text is read once typing pauses, or when Plan or
+    // Save needs it (documentNow): copying a 1 MB model out on every key costs the key its frame
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flush = (): void => {
+      clearTimeout(timer);
+      // a disposed editor has no model, and its empty text is not the document
+      if (!useConsoleStore.getState().pendingEdit || editor.getModel() === null) return;
+      const v = editor.getValue();
+      fromEditor.current = v;
+      editDocument(v);
+    };
+    unregisterFlush.current?.();
+    unregisterFlush.current = useConsoleStore.getState().registerFlush(flush);
+    editor.onDidChangeModelContent(() => {
+      if (pushing.current) return;
+      useConsoleStore.getState().markEdited();
+      clearTimeout(timer);
+      timer = setTimeout(flush, EDIT_SETTLE_MS);
+    });
     editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.Enter, () => runPlan.current());
     const uri = editor.getModel()?.uri;
     const refresh = (): void => {
@@ -156,7 +184,16 @@ export function EditorView() {
     refresh();
   };
 
-  useEffect(() => () => markerListener.current?.dispose(), []);
+  const unregisterFlush = useRef<(() => void) | null>(null);
+  useEffect(
+    () => () => {
+      markerListener.current?.dispose();
+      // the text typed last is kept when the view goes (another tab): read before the editor is gone
+      useConsoleStore.getState().flushEdits();
+      unregisterFlush.current?.();
+    },
+    [],
+  );
 
   const onOpen = async (file: File | undefined): Promise<void> => {
     if (file === undefined) return;
@@ -167,8 +204,9 @@ export function EditorView() {
 
   const onSave = async (): Promise<void> => {
     const s = useConsoleStore.getState();
-    const saved = await saveDocumentFile(s.fileName ?? 'desired-state.jsonc', s.document);
-    if (saved !== undefined) s.savedAs(saved, s.document);
+    const text = s.documentNow();
+    const saved = await saveDocumentFile(s.fileName ?? 'desired-state.jsonc', text);
+    if (saved !== undefined) s.savedAs(saved, text);
   };
 
   const onStartFromHost = (): void => {
@@ -260,10 +298,6 @@ export function EditorView() {
           language="json"
           defaultValue={text}
           theme={editorTheme(theme)}
-          onChange={(v) => {
-            fromEditor.current = v ?? '';
-            editDocument(v ?? '');
-          }}
           onMount={onMount}
           options={{
             minimap: { enabled: false },

@@ -39,7 +39,7 @@ export function PlanView() {
 
   const onReplan = (): void => {
     const s = useConsoleStore.getState();
-    replan.mutate({ document: s.document, file: s.fileName });
+    replan.mutate({ document: s.documentNow(), file: s.fileName });
   };
 
   return (

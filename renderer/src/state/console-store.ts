@@ -45,6 +45,13 @@ export interface ConsoleState {
   staleMessage: string | undefined;
   /** The text as last opened or saved: the document is dirty while it differs. */
   savedText: string;
+  /**
+   * The editor has keys the store has not read yet: it reads the model's text a moment after typing
+   * stops (a 1 MB document is not copied out on every key), or at once through documentNow().
+   */
+  pendingEdit: boolean;
+  /** Reads the editor's pending text into the store (registered by the editor; nothing without one). */
+  flushEdits: () => void;
   theme: Theme;
   /** A resource picked elsewhere (the host graph): the editor reveals it. */
   focus: { plugin: string; resource: string; seq: number } | undefined;
@@ -59,6 +66,11 @@ export interface ConsoleState {
   setPaletteOpen(open: boolean): void;
   showView(view: ConsoleView): void;
   editDocument(text: string): void;
+  /** The editor changed: the store reads its text later (flushEdits), the document is dirty now. */
+  markEdited(): void;
+  registerFlush(flush: () => void): () => void;
+  /** The document as it is in the editor now (pending keys read first): what Plan and Save use. */
+  documentNow(): string;
   openDocument(fileName: string, text: string): void;
   savedAs(fileName: string, text: string): void;
   planned(plan: Plan, document: string): void;
@@ -106,6 +118,8 @@ export const useConsoleStore = create<ConsoleState>()((set, get) => ({
   progress: [],
   staleMessage: undefined,
   savedText: STARTER_DOCUMENT,
+  pendingEdit: false,
+  flushEdits: () => undefined,
   theme: startTheme,
   focus: undefined,
   planFilter: '',
@@ -132,8 +146,21 @@ export const useConsoleStore = create<ConsoleState>()((set, get) => ({
   },
   setPaletteOpen: (paletteOpen) => set({ paletteOpen }),
   showView: (view) => set({ view }),
-  editDocument: (document) => set({ document }),
-  openDocument: (fileName, document) => set({ fileName, document, savedText: document }),
+  editDocument: (document) => set({ document, pendingEdit: false }),
+  markEdited: () => {
+    if (!get().pendingEdit) set({ pendingEdit: true });
+  },
+  registerFlush: (flush) => {
+    set({ flushEdits: flush });
+    return () => {
+      if (get().flushEdits === flush) set({ flushEdits: () => undefined, pendingEdit: false });
+    };
+  },
+  documentNow: () => {
+    get().flushEdits();
+    return get().document;
+  },
+  openDocument: (fileName, document) => set({ fileName, document, savedText: document, pendingEdit: false }),
   savedAs: (fileName, text) => set({ fileName, savedText: text }),
   planned: (plan, document) =>
     set({
