@@ -41,7 +41,7 @@ export function writeConsoleTimings(o: {
       group: 'console',
       description: DESCRIPTION,
       cases: { ...cases, ...o.timings },
-      notes: [...kept, ...o.notes],
+      notes: [...new Set([...kept, ...o.notes])],
       facts: { ...facts, ...o.facts },
     }),
   );
