@@ -2,7 +2,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheKey, cachedEmbedder, EmbeddingCache, MemoryTier, normaliseText } from './cache.js';
+import fc from 'fast-check';
+import {
+  cacheKey,
+  cachedEmbedder,
+  EmbeddingCache,
+  MemoryTier,
+  normaliseText,
+  normaliseTextSlowly,
+} from './cache.js';
 import type { Embedder } from './embedder.js';
 import { openOnnxBert, readOnnxBertFolder } from './onnx-bert.js';
 import { tinyBert } from './tiny-bert.js';
@@ -74,6 +82,39 @@ describe('the embedding cache', () => {
     expect(normaliseText('  a \t b\n')).toBe('a b');
     expect(cacheKey('m', 'Cafe\u0301  x')).toBe(cacheKey('m', 'Café x'));
     expect(cacheKey('m1', 'x')).not.toBe(cacheKey('m2', 'x'));
+  });
+
+  it('normalises through its fast path exactly as NFC + whitespace folding does', () => {
+    const char = fc.constantFrom(
+      'a',
+      'Z',
+      ' ',
+      '  ',
+      '\t',
+      '\n',
+      '\u00a0',
+      '\u2028',
+      'e\u0301',
+      'é',
+      '\u3000',
+      '漢',
+      '.',
+      '\u{1f600}',
+    );
+    const text = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'grapheme' }),
+      fc.array(char).map((a) => a.join('')),
+    );
+    let runs = 0;
+    fc.assert(
+      fc.property(text, (t) => {
+        runs++;
+        expect(normaliseText(t)).toBe(normaliseTextSlowly(t));
+      }),
+      { seed: 4242, numRuns: 3000 },
+    );
+    expect(runs).toBe(3000);
   });
 
   it('answers from memory, then from disk after a restart, and embeds only misses', async () => {
