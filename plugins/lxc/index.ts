@@ -25,7 +25,7 @@ import {
   snapshotOf,
   type Saved,
 } from './lifecycle.js';
-import { isSubvolume, rootfsStorage, type RootfsStorage } from './rootfs.js';
+import { isSubvolume, readLimits, rootfsStorage, type RootfsStorage } from './rootfs.js';
 import { resolveTemplate, storagesOf, TEMPLATE_ID } from './templates.js';
 
 // The lxc plugin: the original project's container format (`containers: [{ id, veth, bridge,
@@ -437,6 +437,7 @@ export async function queryHost(s: LxcSettings, known?: Map<string, string>): Pr
     if (text === undefined) continue;
     out.push(currentSpec(id, parseConfig(text), state));
   }
+  await readLimits(s.lxcpath, out);
   return out.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
 }
 

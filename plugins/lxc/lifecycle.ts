@@ -245,7 +245,9 @@ export async function modifyContainer(
   if (cur.hostname !== want.hostname) writeGuestFile(rootfs, 'etc/hostname', `${want.hostname}\n`, uid);
   if (want.nameserver !== undefined && cur.nameserver !== want.nameserver)
     writeGuestFile(rootfs, 'etc/resolv.conf', `nameserver ${want.nameserver}\n`, uid);
-  if (cur.rootfs !== want.rootfs && isSubvolume(rootfs)) await changeLimit(rootfs, want.rootfs);
+  // the limit in force may differ from the recorded size (lost out of band): set whenever a size is wanted
+  if ((want.rootfs !== undefined || cur.rootfs !== undefined) && isSubvolume(rootfs))
+    await changeLimit(rootfs, want.rootfs);
   signal.throwIfAborted();
   if (cur.state === 'running') {
     if (want.state === 'stopped') return stop(s, id);

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, realpathSync, statfsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { tool } from './host.js';
 
 // A container's rootfs where the LXC path is on BTRFS: a subvolume per container, bounded by a qgroup
@@ -119,4 +119,33 @@ export async function deleteSubvolume(path: string): Promise<string | undefined>
     return `the qgroup 0/${id} of ${path} was left behind: ${e instanceof Error ? e.message : String(e)}`;
   }
   return undefined;
+}
+
+/**
+ * Replaces the recorded size of each container whose rootfs is a subvolume under a BTRFS LXC path by
+ * the limit in force (one `btrfs qgroup show` for all of them): a limit lost out of band, or quotas
+ * turned off, shows in a plan and in drift. The recorded value is kept where it matches.
+ */
+export async function readLimits(lxcpath: string, specs: { id: string; rootfs?: string }[]): Promise<void> {
+  if (!specs.some((c) => c.rootfs !== undefined) || !onBtrfs(lxcpath)) return;
+  const sized = specs.filter((c) => c.rootfs !== undefined && isSubvolume(join(lxcpath, c.id, 'rootfs')));
+  if (sized.length === 0) return;
+  const limits = new Map<string, number | null>();
+  try {
+    const { stdout } = await tool('btrfs', ['qgroup', 'show', '-re', '--raw', lxcpath]);
+    for (const line of stdout.split('\n').slice(2)) {
+      // qgroupid rfer excl max_rfer max_excl path (the path from the filesystem's top)
+      const [, , , maxRfer, , path] = line.trim().split(/\s+/);
+      if (path === undefined || maxRfer === undefined) continue;
+      limits.set(path, /^\d+$/.test(maxRfer) ? Number(maxRfer) : null);
+    }
+  } catch {
+    // quotas off (or unreadable): nothing bounds these rootfs
+  }
+  for (const c of sized) {
+    const key = [...limits.keys()].find((p) => p === `${c.id}/rootfs` || p.endsWith(`/${c.id}/rootfs`));
+    const max = key === undefined ? null : (limits.get(key) ?? null);
+    if (max === null) delete c.rootfs;
+    else if (c.rootfs === undefined || max !== rootfsGiB(c.rootfs) * GIB) c.rootfs = String(max / GIB);
+  }
 }

@@ -100,11 +100,26 @@ describe.skipIf(!support.ok)('lxc rootfs size on a BTRFS LXC path', () => {
     expect(lxc.ls()['200']?.state).toBe('RUNNING');
   });
 
+  it('names a limit lost out of band in drift, and the next apply sets it again', () => {
+    const rootfs = join(lxc.path, '200', 'rootfs');
+    btrfs('qgroup', 'limit', 'none', rootfs);
+    expect(limits().get('200/rootfs')).toBeNull();
+    const d = sb.cli(['drift', '--json']);
+    expect(d.code).toBe(2);
+    expect(JSON.parse(d.stdout)).toMatchObject({
+      drift: [{ path: '/plugins/lxc/containers/0/properties/rootfs', expected: 'local:2' }],
+    });
+    apply('grow.json', [ct('local:2')]);
+    expect(limits().get('200/rootfs')).toBe(2 * GIB);
+  });
+
   it('destroys the subvolume with the container (confirmed)', () => {
     apply('destroy.json', [{ id: '200', properties: { state: 'absent' } }], '--confirm-irreversible');
     expect(existsSync(join(lxc.path, '200'))).toBe(false);
     const list = btrfs('subvolume', 'list', (loop as LoopFilesystem).mountPoint);
     expect(list).not.toMatch(/200\/rootfs/);
+    // and its qgroup with it (btrfs subvolume delete alone leaves a <stale> one)
+    expect([...limits().keys()]).toEqual(['<toplevel>']);
     expect(lxc.ls()['200']).toBeUndefined();
   });
 
