@@ -1,4 +1,5 @@
 import { existsSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import {
   definePlugin,
@@ -24,6 +25,7 @@ import {
   snapshotOf,
   type Saved,
 } from './lifecycle.js';
+import { isSubvolume, readLimits, rootfsStorage, type RootfsStorage } from './rootfs.js';
 import { resolveTemplate, storagesOf, TEMPLATE_ID } from './templates.js';
 
 // The lxc plugin: the original project's container format (`containers: [{ id, veth, bridge,
@@ -435,6 +437,7 @@ export async function queryHost(s: LxcSettings, known?: Map<string, string>): Pr
     if (text === undefined) continue;
     out.push(currentSpec(id, parseConfig(text), state));
   }
+  await readLimits(s.lxcpath, out);
   return out.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
 }
 
@@ -507,6 +510,7 @@ export function diffSection(
   desired: LxcSection,
   ctx: Pick<PluginContext, 'after'>,
   s: LxcSettings,
+  storage?: RootfsStorage,
 ): SectionDiff {
   const have = new Map(specsOf(current).map((c) => [c.id, c]));
   const problems: InputProblem[] = [];
@@ -577,6 +581,12 @@ export function diffSection(
           message: `container ${doc.id}: bridge "${want.bridge}" is neither declared in the document's net section nor on the host`,
         });
     }
+    const why = rootfsProblem(want, cur, s, storage);
+    if (why !== undefined)
+      problems.push({
+        pointer: containerPointer(i, 'properties', 'rootfs'),
+        message: `container ${doc.id}: ${why}`,
+      });
     for (const [name, m] of Object.entries(want.mps)) {
       if (cur !== undefined && sameJson(cur.mps[name] ?? null, m)) continue;
       const why = mountProblem(m.volume, s.mountRoots);
@@ -652,6 +662,34 @@ export function diffSection(
   return { resources };
 }
 
+/**
+ * Why a rootfs size the plan would set cannot be bounded on BTRFS (quotas off, or an existing
+ * container whose rootfs is a plain directory), or undefined. Elsewhere a size is recorded, as before.
+ */
+function rootfsProblem(
+  want: Spec,
+  cur: Spec | undefined,
+  s: LxcSettings,
+  storage: RootfsStorage | undefined,
+): string | undefined {
+  if (want.rootfs === undefined || cur?.rootfs === want.rootfs) return undefined;
+  if (storage === undefined || storage.kind !== 'btrfs') return undefined;
+  const size = `rootfs ${want.rootfs.replace(/^.*:/, '')} GiB cannot be bounded`;
+  if (!storage.quotas)
+    return `${size}: ${storage.why} on the BTRFS filesystem ${storage.filesystem} that holds the LXC path ${s.lxcpath} (an admin enables them with \`btrfs quota enable\`; the plugin never does)`;
+  const rootfs = join(s.lxcpath, want.id, 'rootfs');
+  if (cur !== undefined && !isSubvolume(rootfs))
+    return `${size}: its rootfs ${rootfs} is a plain directory, not a BTRFS subvolume (it was created before sizes were bounded); destroy and create it again`;
+  return undefined;
+}
+
+/** The storage facts a plan needs, only when a container of the document sets a rootfs size. */
+async function storageFor(desired: LxcSection, s: LxcSettings): Promise<RootfsStorage | undefined> {
+  return (desired.containers ?? []).some((c) => c.properties?.rootfs !== undefined)
+    ? rootfsStorage(s.lxcpath)
+    : undefined;
+}
+
 /** Which fields of a modify need the running container restarted (network, mounts). */
 export function needsRestart(cur: Spec, want: Spec): boolean {
   return FIELDS.some((f) => f.restart && !sameJson(cur[f.key] ?? null, want[f.key] ?? null));
@@ -679,8 +717,9 @@ const lxcPlugin: StatePlugin<LxcSection, Checkpoint> = {
     return toSection(await queryHost(settingsOf(ctx.config)));
   },
 
-  diff(current, desired, ctx) {
-    return Promise.resolve(diffSection(current, desired, ctx, settingsOf(ctx.config)));
+  async diff(current, desired, ctx) {
+    const s = settingsOf(ctx.config);
+    return diffSection(current, desired, ctx, s, await storageFor(desired, s));
   },
 
   async checkpoint(desired, ctx) {
@@ -688,7 +727,7 @@ const lxcPlugin: StatePlugin<LxcSection, Checkpoint> = {
     const s = settingsOf(ctx.config);
     const states = await containerStates(s.lxcpath);
     const current = toSection(await queryHost(s, states));
-    const touched = diffSection(current, desired, ctx, s)
+    const touched = diffSection(current, desired, ctx, s, await storageFor(desired, s))
       .resources.filter((r) => r.action !== 'noop')
       .map((r) => r.id);
     const containers: Record<string, Saved> = {};
@@ -710,7 +749,7 @@ const lxcPlugin: StatePlugin<LxcSection, Checkpoint> = {
       ctx.signal.throwIfAborted();
       const want = byId.get(r.id);
       if (r.action === 'delete') {
-        await destroyContainer(s, r.id, states.get(r.id));
+        await destroyContainer(s, r.id, states.get(r.id), (m) => ctx.log.warn(m));
         ctx.progress(`container ${r.id} destroyed`);
       } else if (want === undefined) {
         throw new Error(`container ${r.id} is in the diff but not in the desired state`);

@@ -20,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { lastValue, parseConfig, renderConfig, type Meta, type ParsedConfig } from './config-file.js';
 import { tool } from './host.js';
 import { MIB, needsRestart, type LxcSettings, type Spec } from './index.js';
+import { createSubvolume, deleteSubvolume, isSubvolume, onBtrfs, setLimit } from './rootfs.js';
 import { resolveTemplate } from './templates.js';
 
 // What apply and rollback do to one container: create (unpack the template, shift its owners for an
@@ -209,7 +210,13 @@ export async function createContainer(s: LxcSettings, want: Spec, signal: AbortS
   const dir = containerDir(s, want.id);
   mkdirSync(dir, { mode: 0o755 }); // fails when it exists: never unpack over another container
   const rootfs = join(dir, 'rootfs');
-  mkdirSync(rootfs, { mode: 0o755 });
+  // on BTRFS a subvolume, so that a size can bound it (now or by a later change); bounded before the unpack
+  if (onBtrfs(dir)) {
+    await createSubvolume(rootfs);
+    if (want.rootfs !== undefined) await setLimit(rootfs, want.rootfs);
+  } else {
+    mkdirSync(rootfs, { mode: 0o755 });
+  }
   await tool('tar', ['-x', '--numeric-owner', '-f', t.file, '-C', rootfs], { timeoutMs: 300_000 });
   signal.throwIfAborted();
   const uid = want.unprivileged ? s.idmapBase : 0;
@@ -238,6 +245,9 @@ export async function modifyContainer(
   if (cur.hostname !== want.hostname) writeGuestFile(rootfs, 'etc/hostname', `${want.hostname}\n`, uid);
   if (want.nameserver !== undefined && cur.nameserver !== want.nameserver)
     writeGuestFile(rootfs, 'etc/resolv.conf', `nameserver ${want.nameserver}\n`, uid);
+  // the limit in force may differ from the recorded size (lost out of band): set whenever a size is wanted
+  if ((want.rootfs !== undefined || cur.rootfs !== undefined) && isSubvolume(rootfs))
+    await changeLimit(rootfs, want.rootfs);
   signal.throwIfAborted();
   if (cur.state === 'running') {
     if (want.state === 'stopped') return stop(s, id);
@@ -283,8 +293,36 @@ async function setLive(s: LxcSettings, cur: Spec, want: Spec): Promise<void> {
   }
 }
 
-export async function destroyContainer(s: LxcSettings, id: string, state: string | undefined): Promise<void> {
+/** A subvolume's limit to size (none when undefined; with quotas off there is no limit to remove). */
+async function changeLimit(rootfs: string, size: string | undefined): Promise<void> {
+  try {
+    await setLimit(rootfs, size);
+  } catch (e) {
+    if (size !== undefined || !/not enabled/i.test(e instanceof Error ? e.message : String(e))) throw e;
+  }
+}
+
+/** Deletes a container's rootfs when it is a BTRFS subvolume (LXC's dir backend does not cross into one). */
+async function removeSubvolume(rootfs: string, warn?: (m: string) => void): Promise<void> {
+  if (!isSubvolume(rootfs)) return;
+  const left = await deleteSubvolume(rootfs);
+  if (left !== undefined) warn?.(left);
+}
+
+export async function destroyContainer(
+  s: LxcSettings,
+  id: string,
+  state: string | undefined,
+  warn?: (m: string) => void,
+): Promise<void> {
   if (state !== undefined && state !== 'STOPPED') await stop(s, id, true);
+  let config: ParsedConfig | undefined;
+  try {
+    config = parseConfig(readFileSync(configFile(s, id), 'utf8'));
+  } catch {
+    config = undefined;
+  }
+  await removeSubvolume(rootfsOf(s, id, config), warn);
   if (existsSync(configFile(s, id))) await tool('lxc-destroy', ['-P', s.lxcpath, '-n', id]);
   rmSync(containerDir(s, id), { recursive: true, force: true });
 }
@@ -321,6 +359,7 @@ export async function restoreContainer(
   const dir = containerDir(s, id);
   if (!saved.existed) {
     if (state !== undefined && state !== 'STOPPED') await stop(s, id, true);
+    await removeSubvolume(join(dir, 'rootfs'), warn);
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     return;
   }
@@ -342,6 +381,8 @@ export async function restoreContainer(
     for (const [f, text] of Object.entries(saved.files ?? {})) {
       if (text !== null && readGuestFile(rootfs, f) !== text) writeGuestFile(rootfs, f, text, uid);
     }
+    const size = config.meta?.rootfs;
+    if (parseConfig(now).meta?.rootfs !== size && isSubvolume(rootfs)) await changeLimit(rootfs, size);
   }
   if (running && (!saved.running || changed)) await stop(s, id);
   if (saved.running === true && (!running || changed)) await start(s, id);
