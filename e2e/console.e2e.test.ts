@@ -68,7 +68,7 @@ const CANCEL_DOC = JSON.stringify(
 );
 
 interface AuditList {
-  entries: { seq: number; kind: string; summary: string }[];
+  entries: { seq: number; kind: string; summary: string; payload_hash: string | null }[];
 }
 
 function auditList(): AuditList {
@@ -300,6 +300,30 @@ describe('the console in Chromium through op-dbus serve', () => {
     // the changes re-ran the witness: the log grew, and the consistency proof checks
     await page.locator('[data-testid="witness"][data-status="in-sync"]').waitFor();
     await screenshot(page, '06-audit');
+  });
+
+  it("opens the approved plan's entry: its payload's changes before → after, the hash the chain holds", async () => {
+    const entry = auditList().entries.find(
+      (e) => e.kind === 'plan' && e.summary.startsWith(`plan ${approvedHash.slice(0, 12)}`),
+    );
+    expect(entry).toBeDefined();
+    const row = page.locator(`[data-testid="audit-row"][data-seq="${entry?.seq ?? -1}"]`);
+    await row.getByTestId('entry-toggle').click();
+    const detail = page.locator(`[data-testid="entry-detail"][data-seq="${entry?.seq ?? -1}"]`);
+    const change = detail
+      .getByTestId('entry-change')
+      .filter({ has: page.getByText('/plugins/hostname/location', { exact: true }) });
+    await change.waitFor();
+    // before: what hostnamed had when planned (nothing); after: what it reports now (busctl, above)
+    expect(await change.locator('.before').textContent()).toBe('""');
+    expect(await change.locator('.after').textContent()).toBe(
+      JSON.stringify(sb.hostnameProperty('Location')),
+    );
+    expect(await detail.textContent()).toContain(entry?.payload_hash ?? 'no payload hash');
+    expect(await row.getByTestId('entry-toggle').getAttribute('aria-expanded')).toBe('true');
+    await screenshot(page, '06b-audit-entry-detail');
+    await row.getByTestId('entry-toggle').click();
+    await detail.waitFor({ state: 'detached' });
   });
 
   it('says stale and offers a re-plan when the host changes between plan and apply', async () => {

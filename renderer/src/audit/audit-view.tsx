@@ -1,6 +1,7 @@
-import { useState } from 'react';
+import { Fragment, useState } from 'react';
 import { AuditSearch } from './audit-search.js';
 import { EmbedderStatus } from './embedder-status.js';
+import { EntryDetail } from './entry-detail.js';
 import { InclusionCheck } from './inclusion-check.js';
 import { AuditKind, type AuditListRequest } from '../../../main/common/contract/index.js';
 import { useAuditList, useAuditVerify, useWitness } from '../core/core-queries.js';
@@ -23,6 +24,7 @@ export function AuditView() {
   const verify = useAuditVerify();
   const witness = useWitness();
   const planHash = useConsoleStore((s) => s.plan?.hash);
+  const [open, setOpen] = useState<number | undefined>(undefined);
 
   return (
     <section className="view audit-view" aria-label="Audit log">
@@ -78,24 +80,44 @@ export function AuditView() {
           </thead>
           <tbody>
             {list.data?.entries.map((e) => (
-              <tr key={e.seq} data-testid="audit-row" data-kind={e.kind} data-seq={e.seq}>
-                <td className="seq">{e.seq}</td>
-                <td className="time">{new Date(e.time).toLocaleString()}</td>
-                <td>
-                  <span className={`badge kind-${e.kind}`}>{e.kind}</span>
-                </td>
-                <td className="actor">
-                  {e.actor.uid === null ? e.actor.subject : `uid ${e.actor.uid}`}
-                  {e.actor.action !== undefined && <div className="muted">{e.actor.action}</div>}
-                </td>
-                <td>{e.plugin ?? '—'}</td>
-                <td className="summary">
-                  <Summary text={e.summary} highlight={planHash} />
-                </td>
-                <td className="proof">
-                  <InclusionCheck seq={e.seq} />
-                </td>
-              </tr>
+              <Fragment key={e.seq}>
+                <tr data-testid="audit-row" data-kind={e.kind} data-seq={e.seq}>
+                  <td className="seq">
+                    <button
+                      type="button"
+                      className="link-button"
+                      data-testid="entry-toggle"
+                      aria-expanded={open === e.seq}
+                      aria-label={`entry ${e.seq}: ${open === e.seq ? 'hide' : 'show'} its detail`}
+                      onClick={() => setOpen(open === e.seq ? undefined : e.seq)}
+                    >
+                      {e.seq}
+                    </button>
+                  </td>
+                  <td className="time">{new Date(e.time).toLocaleString()}</td>
+                  <td>
+                    <span className={`badge kind-${e.kind}`}>{e.kind}</span>
+                  </td>
+                  <td className="actor">
+                    {e.actor.uid === null ? e.actor.subject : `uid ${e.actor.uid}`}
+                    {e.actor.action !== undefined && <div className="muted">{e.actor.action}</div>}
+                  </td>
+                  <td>{e.plugin ?? '—'}</td>
+                  <td className="summary">
+                    <Summary text={e.summary} highlight={planHash} />
+                  </td>
+                  <td className="proof">
+                    <InclusionCheck seq={e.seq} />
+                  </td>
+                </tr>
+                {open === e.seq && (
+                  <tr className="entry-detail-row">
+                    <td colSpan={7}>
+                      <EntryDetail entry={e} />
+                    </td>
+                  </tr>
+                )}
+              </Fragment>
             ))}
           </tbody>
         </table>

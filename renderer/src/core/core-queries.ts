@@ -28,6 +28,17 @@ export function useAuditList(filter: AuditListRequest) {
   return useQuery({ queryKey: [...AUDIT, 'list', filter], queryFn: () => core.call('AuditList', filter) });
 }
 
+/** An audit entry's payload by its hash (asked when its detail is opened; payloads never change). */
+export function useAuditPayload(hash: string | null) {
+  const core = useCore();
+  return useQuery({
+    queryKey: [...AUDIT, 'payload', hash],
+    queryFn: () => core.call('AuditPayload', { hash: hash ?? '' }),
+    enabled: hash !== null,
+    staleTime: Infinity,
+  });
+}
+
 /** Whether the audit chain still verifies end to end. */
 export function useAuditVerify() {
   const core = useCore();
